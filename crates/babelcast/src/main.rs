@@ -1,0 +1,104 @@
+//! `babelcast`: caption, translate and dub a video into one adaptive HLS package,
+//! on your own machines.
+
+mod config;
+mod models_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use babelcast_media::Prober;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, FlagOverrides};
+
+/// Caption, translate and dub videos into one adaptive HLS package, on your own machines.
+///
+/// Configuration is layered: built-in defaults, then the config file (--config,
+/// BABELCAST_CONFIG, or ./babelcast.toml), then BABELCAST_* environment variables
+/// (BABELCAST_MEDIA__PROBE_TIMEOUT_SECS=30), then flags. `babelcast config` prints
+/// the result.
+#[derive(Debug, Parser)]
+#[command(name = "babelcast", version, max_term_width = 100)]
+struct Cli {
+    /// More log output on stderr: -v for debug, -vv for trace. RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// The config file to read.
+    #[arg(long, env = "BABELCAST_CONFIG", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Where models live (overrides `models_dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print what a media file holds (container, duration, streams) as JSON.
+    Probe {
+        /// The audio or video file.
+        file: PathBuf,
+    },
+    /// List the models, their sizes and whether each verifies; or fetch them.
+    ///
+    /// Exits non-zero when a model is missing or damaged.
+    Models {
+        #[command(subcommand)]
+        action: Option<models_cmd::Action>,
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration as TOML.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: the error and its causes, joined.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,babelcast=debug,babelcast_process=debug,babelcast_media=debug,babelcast_models=debug",
+        _ => "debug,babelcast=trace,babelcast_process=trace,babelcast_media=trace,babelcast_models=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let flags = FlagOverrides { models_dir: cli.models_dir };
+    let config = Config::load(cli.config.as_deref(), &flags)?;
+    tracing::debug!(?config, "configuration");
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    match cli.command {
+        Command::Probe { file } => {
+            let prober = Prober::new(config.ffprobe(), config.probe_timeout());
+            let facts = runtime.block_on(prober.probe(&file))?;
+            println!("{}", serde_json::to_string_pretty(&facts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { action, json } => runtime.block_on(models_cmd::run(&config, action, json)),
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain of babelcast, with no I/O: the words every other crate speaks.
+//!
+//! - [`ErrorCode`]: the stable machine code and client/server split every error carries.
+//! - [`Lang`]: a caption or audio language, as a BCP 47 primary tag with a human name.
+//! - [`VideoId`]: the id of one uploaded video, safe to use as a path component.
+//! - [`MediaFacts`]: what a media file holds, as ffprobe tells it.
+//! - [`Cue`] and [`Millis`]: timed subtitle text.
+
+mod cue;
+mod error;
+mod id;
+mod lang;
+mod media;
+
+pub use cue::{Cue, Millis};
+pub use error::ErrorCode;
+pub use id::{InvalidVideoId, VideoId};
+pub use lang::{Lang, UnknownLang};
+pub use media::{AudioStream, MediaFacts, SubtitleStream, VideoStream};

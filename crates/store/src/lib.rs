@@ -1,0 +1,150 @@
+//! Where a video's files live, and how they are written.
+//!
+//! Paths are deterministic (`videos/{id}/captions/{lang}.vtt`, ...), so every stage
+//! knows where its inputs are without a lookup, and they are built only from typed
+//! parts ([`VideoId`], [`Lang`]) that cannot hold `/` or `..`: no user-supplied name
+//! ever becomes a path. Outputs are written to a temporary name and renamed into
+//! place ([`write_atomic`]), so a crash never leaves half a file a later stage trusts.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use babelcast_core::{Lang, VideoId};
+
+/// The layout of a data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+/// A subtitle file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionFormat {
+    /// WebVTT (`.vtt`).
+    WebVtt,
+    /// SubRip (`.srt`).
+    Srt,
+}
+
+impl CaptionFormat {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            CaptionFormat::WebVtt => "vtt",
+            CaptionFormat::Srt => "srt",
+        }
+    }
+}
+
+impl Layout {
+    /// The layout of the data directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Layout {
+        Layout { root: root.into() }
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `videos/{id}/`: everything babelcast holds for one video.
+    pub fn video_dir(&self, id: &VideoId) -> PathBuf {
+        self.root.join("videos").join(id.as_str())
+    }
+
+    /// `videos/{id}/source.{ext}`: the upload, untouched. The extension is kept only
+    /// if it is short and alphanumeric; otherwise `bin`.
+    pub fn source(&self, id: &VideoId, extension: &str) -> PathBuf {
+        let ext = if (1..=5).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            extension.to_ascii_lowercase()
+        } else {
+            "bin".to_owned()
+        };
+        self.video_dir(id).join(format!("source.{ext}"))
+    }
+
+    /// `videos/{id}/captions/{lang}.{vtt|srt}`.
+    pub fn captions(&self, id: &VideoId, lang: Lang, format: CaptionFormat) -> PathBuf {
+        self.video_dir(id).join("captions").join(format!("{lang}.{}", format.extension()))
+    }
+
+    /// `videos/{id}/transcript.json`.
+    pub fn transcript(&self, id: &VideoId) -> PathBuf {
+        self.video_dir(id).join("transcript.json")
+    }
+
+    /// `videos/{id}/dub/{lang}.m4a`.
+    pub fn dub(&self, id: &VideoId, lang: Lang) -> PathBuf {
+        self.video_dir(id).join("dub").join(format!("{lang}.m4a"))
+    }
+
+    /// `videos/{id}/hls/`: the streaming package.
+    pub fn hls_dir(&self, id: &VideoId) -> PathBuf {
+        self.video_dir(id).join("hls")
+    }
+
+    /// `videos/{id}/hls/master.m3u8`.
+    pub fn master_playlist(&self, id: &VideoId) -> PathBuf {
+        self.hls_dir(id).join("master.m3u8")
+    }
+
+    /// `videos/{id}/mp4/{lang}.mp4`.
+    pub fn mp4(&self, id: &VideoId, lang: Lang) -> PathBuf {
+        self.video_dir(id).join("mp4").join(format!("{lang}.mp4"))
+    }
+}
+
+/// Writes `bytes` to `path` all or nothing: into a temporary file in the same
+/// folder, flushed to disk, then renamed over `path`. Creates the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> VideoId {
+        "v1".parse().expect("valid id")
+    }
+
+    #[test]
+    fn paths_follow_the_documented_layout() {
+        let l = Layout::new("/data");
+        let es: Lang = "es".parse().expect("es");
+        assert_eq!(l.captions(&id(), es, CaptionFormat::WebVtt), Path::new("/data/videos/v1/captions/es.vtt"));
+        assert_eq!(l.dub(&id(), es), Path::new("/data/videos/v1/dub/es.m4a"));
+        assert_eq!(l.master_playlist(&id()), Path::new("/data/videos/v1/hls/master.m3u8"));
+        assert_eq!(l.mp4(&id(), es), Path::new("/data/videos/v1/mp4/es.mp4"));
+        assert_eq!(l.transcript(&id()), Path::new("/data/videos/v1/transcript.json"));
+    }
+
+    #[test]
+    fn an_uploaded_extension_cannot_steer_the_path() {
+        let l = Layout::new("/data");
+        assert_eq!(l.source(&id(), "MP4"), Path::new("/data/videos/v1/source.mp4"));
+        for evil in ["../../x", "mp4/../../etc", "", "toolongext", "m p4"] {
+            assert_eq!(l.source(&id(), evil), Path::new("/data/videos/v1/source.bin"), "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_leaves_no_temporaries() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("a/b/out.txt");
+        write_atomic(&path, b"first").expect("write");
+        write_atomic(&path, b"second").expect("overwrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"second");
+        let names: Vec<_> = std::fs::read_dir(path.parent().expect("parent"))
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.txt")]);
+    }
+}
