@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn layers_apply_in_order_defaults_file_env_flags() {
         Jail::expect_with(|jail| {
-            jail.create_file("my.toml", "models_dir = \"from-file\"\n[media]\nprobe_timeout_secs = 5\nffmpeg = \"/opt/ffmpeg\"\n")?;
+            jail.create_file(
+                "my.toml",
+                "models_dir = \"from-file\"\n[media]\nprobe_timeout_secs = 5\nffmpeg = \"/opt/ffmpeg\"\n",
+            )?;
             jail.set_env("BABELCAST_MEDIA__PROBE_TIMEOUT_SECS", "7");
             jail.set_env("BABELCAST_MODELS_DIR", "from-env");
 

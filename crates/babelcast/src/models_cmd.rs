@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use babelcast_models::{Check, ModelsDir, MODELS};
+use babelcast_models::{Check, MODELS, ModelsDir};
 use clap::Subcommand;
 
 use crate::config::Config;
@@ -56,7 +56,12 @@ fn list(dir: &ModelsDir, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 s.problem().map(|p| p.to_string()).unwrap_or_default()
             };
-            println!("{:<24} {:<12} {:>9}  {status}", s.spec.name, s.spec.kind.to_string(), megabytes(s.spec.size()));
+            println!(
+                "{:<24} {:<12} {:>9}  {status}",
+                s.spec.name,
+                s.spec.kind.to_string(),
+                megabytes(s.spec.size())
+            );
         }
         println!("\nmodels directory: {}", dir.root().display());
         if bad > 0 {
@@ -69,9 +74,10 @@ fn list(dir: &ModelsDir, json: bool) -> anyhow::Result<ExitCode> {
 async fn fetch(dir: &ModelsDir, config: &Config, names: &[String]) -> anyhow::Result<ExitCode> {
     let mut chosen = Vec::new();
     for name in names {
-        chosen.push(babelcast_models::manifest::find(name).ok_or_else(|| {
-            babelcast_models::ModelError::Unknown { name: name.clone() }
-        })?);
+        chosen.push(
+            babelcast_models::manifest::find(name)
+                .ok_or_else(|| babelcast_models::ModelError::Unknown { name: name.clone() })?,
+        );
     }
     if chosen.is_empty() {
         chosen = MODELS.iter().collect();

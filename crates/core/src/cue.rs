@@ -10,11 +10,7 @@ pub struct Millis(pub u64);
 impl Millis {
     /// From seconds, rounded to the nearest millisecond; negative or NaN becomes 0.
     pub fn from_secs_f64(secs: f64) -> Millis {
-        if secs.is_finite() && secs > 0.0 {
-            Millis((secs * 1000.0).round() as u64)
-        } else {
-            Millis(0)
-        }
+        if secs.is_finite() && secs > 0.0 { Millis((secs * 1000.0).round() as u64) } else { Millis(0) }
     }
 
     /// As fractional seconds.

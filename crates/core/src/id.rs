@@ -25,11 +25,7 @@ impl FromStr for VideoId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = (1..=64).contains(&s.len())
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(VideoId(s.to_owned()))
-        } else {
-            Err(InvalidVideoId(s.to_owned()))
-        }
+        if ok { Ok(VideoId(s.to_owned())) } else { Err(InvalidVideoId(s.to_owned())) }
     }
 }
 

@@ -63,17 +63,11 @@ impl Lang {
             "zho" => "chi",
             other => other,
         };
-        LANGS
-            .iter()
-            .find(|(tag, iso, _)| *tag == alias || *iso == alias)
-            .map(|(tag, _, _)| Lang(tag))
+        LANGS.iter().find(|(tag, iso, _)| *tag == alias || *iso == alias).map(|(tag, _, _)| Lang(tag))
     }
 
     fn row(self) -> &'static (&'static str, &'static str, &'static str) {
-        LANGS
-            .iter()
-            .find(|(tag, _, _)| *tag == self.0)
-            .expect("a Lang is only ever built from a LANGS row")
+        LANGS.iter().find(|(tag, _, _)| *tag == self.0).expect("a Lang is only ever built from a LANGS row")
     }
 }
 

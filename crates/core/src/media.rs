@@ -49,11 +49,7 @@ pub struct VideoStream {
 impl VideoStream {
     /// Width and height as a viewer sees them, after rotation.
     pub fn display_size(&self) -> (u32, u32) {
-        if self.rotation % 180 == 90 {
-            (self.height, self.width)
-        } else {
-            (self.width, self.height)
-        }
+        if self.rotation % 180 == 90 { (self.height, self.width) } else { (self.width, self.height) }
     }
 }
 

@@ -59,9 +59,9 @@ struct SideData {
 /// no container) is an error; streams of unknown type (data, attachments) are skipped.
 pub fn parse(json: &str) -> Result<MediaFacts, ParseError> {
     let report: Report = serde_json::from_str(json)?;
-    let format = report.format.ok_or_else(|| {
-        ParseError(serde::de::Error::custom("the report has no \"format\" section"))
-    })?;
+    let format = report
+        .format
+        .ok_or_else(|| ParseError(serde::de::Error::custom("the report has no \"format\" section")))?;
     let mut facts = MediaFacts {
         container: format.format_name,
         container_long_name: format.format_long_name,
@@ -76,19 +76,17 @@ pub fn parse(json: &str) -> Result<MediaFacts, ParseError> {
         let codec = s.codec_name.clone().unwrap_or_else(|| "unknown".to_owned());
         match s.codec_type.as_deref() {
             // Cover art in audio files is a one-frame "video" stream; it is not video.
-            Some("video") if s.disposition.get("attached_pic") != Some(&1) => {
-                facts.video.push(VideoStream {
-                    index: s.index,
-                    codec,
-                    width: s.width.unwrap_or(0),
-                    height: s.height.unwrap_or(0),
-                    fps: frame_rate(&s.avg_frame_rate).or_else(|| frame_rate(&s.r_frame_rate)),
-                    rotation: rotation(&s),
-                    pix_fmt: s.pix_fmt,
-                    bit_rate: number(&s.bit_rate),
-                    duration_secs: number(&s.duration),
-                })
-            }
+            Some("video") if s.disposition.get("attached_pic") != Some(&1) => facts.video.push(VideoStream {
+                index: s.index,
+                codec,
+                width: s.width.unwrap_or(0),
+                height: s.height.unwrap_or(0),
+                fps: frame_rate(&s.avg_frame_rate).or_else(|| frame_rate(&s.r_frame_rate)),
+                rotation: rotation(&s),
+                pix_fmt: s.pix_fmt,
+                bit_rate: number(&s.bit_rate),
+                duration_secs: number(&s.duration),
+            }),
             Some("audio") => facts.audio.push(AudioStream {
                 index: s.index,
                 codec,
@@ -98,11 +96,9 @@ pub fn parse(json: &str) -> Result<MediaFacts, ParseError> {
                 bit_rate: number(&s.bit_rate),
                 duration_secs: number(&s.duration),
             }),
-            Some("subtitle") => facts.subtitles.push(SubtitleStream {
-                index: s.index,
-                codec,
-                language: language(&s.tags),
-            }),
+            Some("subtitle") => {
+                facts.subtitles.push(SubtitleStream { index: s.index, codec, language: language(&s.tags) })
+            }
             _ => {}
         }
     }
@@ -157,7 +153,10 @@ mod tests {
         assert_eq!(f.duration_secs, Some(4.0));
         assert!(f.size_bytes.is_some_and(|s| s > 1000));
         let [v] = f.video.as_slice() else { panic!("one video stream: {:?}", f.video) };
-        assert_eq!((v.codec.as_str(), v.width, v.height, v.fps, v.rotation), ("h264", 640, 360, Some(25.0), 0));
+        assert_eq!(
+            (v.codec.as_str(), v.width, v.height, v.fps, v.rotation),
+            ("h264", 640, 360, Some(25.0), 0)
+        );
         let [a] = f.audio.as_slice() else { panic!("one audio stream") };
         assert_eq!((a.codec.as_str(), a.channels, a.sample_rate), ("aac", 1, 16000));
         assert_eq!(a.language.as_deref(), Some("eng"));

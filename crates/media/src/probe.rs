@@ -17,8 +17,7 @@ use crate::ffprobe::{self, ParseError};
 
 /// The demuxers babelcast accepts input through: real audio and video containers,
 /// and none that reads other files or URLs (hls, concat, image2, tee, ...).
-pub const ALLOWED_DEMUXERS: &str =
-    "mov,matroska,avi,mpegts,mpeg,flv,asf,ogg,wav,w64,mp3,flac,aac,aiff,caf";
+pub const ALLOWED_DEMUXERS: &str = "mov,matroska,avi,mpegts,mpeg,flv,asf,ogg,wav,w64,mp3,flac,aac,aiff,caf";
 
 /// Runs ffprobe with a time limit.
 #[derive(Debug, Clone)]
@@ -120,8 +119,8 @@ impl Prober {
         std::fs::File::open(path)
             .map_err(|source| ProbeError::Unreadable { path: path.to_owned(), source })?;
 
-        let input = file_url(path)
-            .map_err(|source| ProbeError::Unreadable { path: path.to_owned(), source })?;
+        let input =
+            file_url(path).map_err(|source| ProbeError::Unreadable { path: path.to_owned(), source })?;
         let result = self
             .ffprobe
             .call()
@@ -143,8 +142,8 @@ impl Prober {
             Err(e) => return Err(ProbeError::Program(e)),
         };
         let json = String::from_utf8_lossy(&output.stdout);
-        let facts = ffprobe::parse(&json)
-            .map_err(|source| ProbeError::Report { path: path.to_owned(), source })?;
+        let facts =
+            ffprobe::parse(&json).map_err(|source| ProbeError::Report { path: path.to_owned(), source })?;
         if facts.video.is_empty() && facts.audio.is_empty() {
             return Err(ProbeError::NotMedia {
                 path: path.to_owned(),
@@ -175,10 +174,8 @@ fn failure_reason(stderr_tail: &str) -> String {
         let demuxer = tag.split(" @ ").next().unwrap_or(tag);
         Some((demuxer.to_owned(), msg.to_owned()))
     };
-    if let Some((demuxer, _)) = lines
-        .iter()
-        .filter_map(|l| tagged(l))
-        .find(|(_, msg)| msg.contains("not on whitelist"))
+    if let Some((demuxer, _)) =
+        lines.iter().filter_map(|l| tagged(l)).find(|(_, msg)| msg.contains("not on whitelist"))
     {
         return format!("its format ({demuxer}) is not an accepted media container");
     }
@@ -211,10 +208,7 @@ mod tests {
     fn reason_from_a_truncated_mp4_names_the_missing_atom() {
         let tail = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0] moov atom not found\n\
                     file:/tmp/t.mp4: Invalid data found when processing input";
-        assert_eq!(
-            failure_reason(tail),
-            "Invalid data found when processing input (moov atom not found)"
-        );
+        assert_eq!(failure_reason(tail), "Invalid data found when processing input (moov atom not found)");
     }
 
     #[test]

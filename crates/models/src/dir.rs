@@ -8,8 +8,8 @@ use babelcast_core::ErrorCode;
 use babelcast_process::ProcessError;
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{self, FileSpec, ModelSpec};
 use crate::FETCH_COMMAND;
+use crate::manifest::{self, FileSpec, ModelSpec};
 
 /// A folder holding one sub-folder per model (`models/whisper-base/model.bin`, ...).
 #[derive(Debug, Clone)]
@@ -83,14 +83,12 @@ impl ModelStatus {
         Some(match status {
             FileStatus::Ok => return None,
             FileStatus::Missing => ModelError::Missing { path },
-            FileStatus::WrongSize { expected, actual } => ModelError::Damaged {
-                path,
-                reason: format!("it has {actual} bytes, expected {expected}"),
-            },
-            FileStatus::WrongDigest { actual } => ModelError::Damaged {
-                path,
-                reason: format!("its sha256 is {actual}, not the pinned one"),
-            },
+            FileStatus::WrongSize { expected, actual } => {
+                ModelError::Damaged { path, reason: format!("it has {actual} bytes, expected {expected}") }
+            }
+            FileStatus::WrongDigest { actual } => {
+                ModelError::Damaged { path, reason: format!("its sha256 is {actual}, not the pinned one") }
+            }
             FileStatus::Unreadable { error } => {
                 ModelError::Damaged { path, reason: format!("it cannot be read: {error}") }
             }

