@@ -37,7 +37,7 @@ if ! command -v cargo >/dev/null; then
 fi
 
 echo "setup: building babelcast (target directory: $CARGO_TARGET_DIR)"
-cargo build --quiet -p babelcast
+cargo build -p babelcast
 
 echo "setup: checking models in ./models"
 "$BABELCAST_BIN" models fetch

