@@ -5,15 +5,18 @@
 //! - [`VideoId`]: the id of one uploaded video, safe to use as a path component.
 //! - [`MediaFacts`]: what a media file holds, as ffprobe tells it.
 //! - [`Cue`] and [`Millis`]: timed subtitle text.
+//! - [`Transcript`] and [`Word`]: what speech recognition heard, stored as JSON.
 
 mod cue;
 mod error;
 mod id;
 mod lang;
 mod media;
+mod transcript;
 
 pub use cue::{Cue, Millis};
 pub use error::ErrorCode;
 pub use id::{InvalidVideoId, VideoId};
 pub use lang::{Lang, UnknownLang};
 pub use media::{AudioStream, MediaFacts, SubtitleStream, VideoStream};
+pub use transcript::{Transcript, Word};
