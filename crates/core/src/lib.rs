@@ -6,7 +6,10 @@
 //! - [`MediaFacts`]: what a media file holds, as ffprobe tells it.
 //! - [`Cue`] and [`Millis`]: timed subtitle text.
 //! - [`Transcript`] and [`Word`]: what speech recognition heard, stored as JSON.
+//! - [`captions`]: the caption rules ([`CaptionProfile`]): timed words into cues
+//!   ([`captions::cues_from_words`]) and the rule checker ([`captions::check`]).
 
+pub mod captions;
 mod cue;
 mod error;
 mod id;
@@ -14,6 +17,7 @@ mod lang;
 mod media;
 mod transcript;
 
+pub use captions::{CaptionProfile, Severity, Violation, ViolationKind};
 pub use cue::{Cue, Millis};
 pub use error::ErrorCode;
 pub use id::{InvalidVideoId, VideoId};
