@@ -8,6 +8,7 @@
 //! - [`Transcript`] and [`Word`]: what speech recognition heard, stored as JSON.
 //! - [`captions`]: the caption rules ([`CaptionProfile`]): timed words into cues
 //!   ([`captions::cues_from_words`]) and the rule checker ([`captions::check`]).
+//! - [`subtitle`]: WebVTT and SRT writers and readers.
 
 pub mod captions;
 mod cue;
@@ -15,6 +16,7 @@ mod error;
 mod id;
 mod lang;
 mod media;
+pub mod subtitle;
 mod transcript;
 
 pub use captions::{CaptionProfile, Severity, Violation, ViolationKind};
@@ -23,4 +25,5 @@ pub use error::ErrorCode;
 pub use id::{InvalidVideoId, VideoId};
 pub use lang::{Lang, UnknownLang};
 pub use media::{AudioStream, MediaFacts, SubtitleStream, VideoStream};
+pub use subtitle::{SubtitleError, SubtitleFormat};
 pub use transcript::{Transcript, Word};
