@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// A point on the media timeline in whole milliseconds. Subtitle formats and the
 /// caption rules (83 ms gaps, 0.833 s minimum) all work at this resolution.
+///
+/// It serialises as a bare integer of milliseconds; fields holding one are named
+/// with an `_ms` suffix in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Millis(pub u64);
 
@@ -29,14 +32,26 @@ impl fmt::Display for Millis {
 }
 
 /// One subtitle cue: text shown from `start` until `end`. Lines are separated by `\n`.
+///
+/// In JSON the times are integers of milliseconds named `start_ms` and `end_ms`, so a
+/// reader never has to guess the unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cue {
     /// When the text appears.
+    #[serde(rename = "start_ms")]
     pub start: Millis,
     /// When it disappears; after `start`.
+    #[serde(rename = "end_ms")]
     pub end: Millis,
     /// The text, one or two lines.
     pub text: String,
+}
+
+impl Cue {
+    /// How long the cue is shown; zero when `end` is not after `start`.
+    pub fn duration(&self) -> Millis {
+        Millis(self.end.0.saturating_sub(self.start.0))
+    }
 }
 
 #[cfg(test)]

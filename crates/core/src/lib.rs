@@ -5,15 +5,25 @@
 //! - [`VideoId`]: the id of one uploaded video, safe to use as a path component.
 //! - [`MediaFacts`]: what a media file holds, as ffprobe tells it.
 //! - [`Cue`] and [`Millis`]: timed subtitle text.
+//! - [`Transcript`] and [`Word`]: what speech recognition heard, stored as JSON.
+//! - [`captions`]: the caption rules ([`CaptionProfile`]): timed words into cues
+//!   ([`captions::cues_from_words`]) and the rule checker ([`captions::check`]).
+//! - [`subtitle`]: WebVTT and SRT writers and readers.
 
+pub mod captions;
 mod cue;
 mod error;
 mod id;
 mod lang;
 mod media;
+pub mod subtitle;
+mod transcript;
 
+pub use captions::{CaptionProfile, Severity, Violation, ViolationKind};
 pub use cue::{Cue, Millis};
 pub use error::ErrorCode;
 pub use id::{InvalidVideoId, VideoId};
 pub use lang::{Lang, UnknownLang};
 pub use media::{AudioStream, MediaFacts, SubtitleStream, VideoStream};
+pub use subtitle::{SubtitleError, SubtitleFormat};
+pub use transcript::{Transcript, Word};
