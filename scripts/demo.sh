@@ -22,7 +22,7 @@ if [ ! -s "$sample" ]; then
 fi
 
 echo "== babelcast models"
-"$BABELCAST_BIN" models
+"$babelcast_bin" models
 echo
 echo "== babelcast probe $sample"
-"$BABELCAST_BIN" probe "$sample"
+"$babelcast_bin" probe "$sample"

@@ -4,4 +4,5 @@
 # shares it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/babelcast/target}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-export BABELCAST_BIN="$CARGO_TARGET_DIR/debug/babelcast"
+# Not exported, and not BABELCAST_*: that namespace is configuration.
+babelcast_bin="$CARGO_TARGET_DIR/debug/babelcast"

@@ -40,4 +40,4 @@ echo "setup: building babelcast (target directory: $CARGO_TARGET_DIR)"
 cargo build -p babelcast
 
 echo "setup: checking models in ./models"
-"$BABELCAST_BIN" models fetch
+"$babelcast_bin" models fetch
