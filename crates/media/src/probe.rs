@@ -136,7 +136,7 @@ impl Prober {
             Err(ProcessError::Failed { stderr_tail, .. }) => {
                 return Err(ProbeError::NotMedia {
                     path: path.to_owned(),
-                    reason: failure_reason(&stderr_tail),
+                    reason: failure_reason("ffprobe", &stderr_tail),
                 });
             }
             Err(e) => return Err(ProbeError::Program(e)),
@@ -162,10 +162,10 @@ pub fn file_url(path: &Path) -> io::Result<OsString> {
     Ok(url)
 }
 
-/// One line saying why ffprobe gave up, from the end of its stderr: the last line
-/// without its `file:/path: ` prefix, with the demuxer's more specific complaint
-/// (`moov atom not found`) when it made one.
-fn failure_reason(stderr_tail: &str) -> String {
+/// One line saying why ffprobe or ffmpeg (`program`) gave up, from the end of its
+/// stderr: the last line without its `file:/path: ` prefix, with the demuxer's more
+/// specific complaint (`moov atom not found`) when it made one.
+pub(crate) fn failure_reason(program: &str, stderr_tail: &str) -> String {
     let lines: Vec<&str> = stderr_tail.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     // ffmpeg tags library messages as "[demuxer @ 0x55d0…] message".
     let tagged = |line: &str| -> Option<(String, String)> {
@@ -180,7 +180,7 @@ fn failure_reason(stderr_tail: &str) -> String {
         return format!("its format ({demuxer}) is not an accepted media container");
     }
     let Some(last) = lines.last() else {
-        return "ffprobe gave no reason".to_owned();
+        return format!("{program} gave no reason");
     };
     // "file:/some/path.mp4: Invalid data found…": the path may itself hold ": ".
     let last = match last.rfind(": ") {
@@ -201,21 +201,24 @@ mod tests {
     #[test]
     fn reason_from_a_text_file() {
         let tail = "file:/tmp/a b: c.mp4: Invalid data found when processing input";
-        assert_eq!(failure_reason(tail), "Invalid data found when processing input");
+        assert_eq!(failure_reason("ffprobe", tail), "Invalid data found when processing input");
     }
 
     #[test]
     fn reason_from_a_truncated_mp4_names_the_missing_atom() {
         let tail = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0] moov atom not found\n\
                     file:/tmp/t.mp4: Invalid data found when processing input";
-        assert_eq!(failure_reason(tail), "Invalid data found when processing input (moov atom not found)");
+        assert_eq!(
+            failure_reason("ffprobe", tail),
+            "Invalid data found when processing input (moov atom not found)"
+        );
     }
 
     #[test]
     fn reason_from_a_playlist_in_disguise() {
         let tail = "[hls @ 0x55df] Format not on whitelist 'mov,matroska'\n\
                     file:/tmp/evil.mp4: Invalid argument";
-        assert_eq!(failure_reason(tail), "its format (hls) is not an accepted media container");
+        assert_eq!(failure_reason("ffprobe", tail), "its format (hls) is not an accepted media container");
     }
 
     #[test]

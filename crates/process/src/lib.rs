@@ -10,6 +10,11 @@
 //! - every call has a time limit;
 //! - a program that is not installed says which Debian package to install;
 //! - a failure keeps the tail of the program's stderr, which is where ffmpeg says why.
+//!
+//! A call runs either to completion ([`Call::output`], async, stdout collected) or as
+//! a stream ([`Call::spawn_stdout`], blocking reads, for output too large to hold,
+//! like hours of decoded audio): see [`StdoutStream`] for how the guarantees carry
+//! over, a stall timeout standing in for the time limit.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -21,6 +26,10 @@ use std::time::Duration;
 use babelcast_core::ErrorCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
+
+mod stream;
+
+pub use stream::{MAX_BUFFERED_BYTES, StdoutStream};
 
 /// How much of a program's stderr is kept for error messages: enough for ffmpeg's
 /// last few lines, small enough to put in a log line or an API response.
@@ -99,7 +108,7 @@ impl fmt::Display for Program {
 
 /// One run of a [`Program`]: its arguments, time limit and input.
 #[derive(Debug)]
-#[must_use = "a call does nothing until it is run with .output()"]
+#[must_use = "a call does nothing until it is run with .output() or .spawn_stdout()"]
 pub struct Call {
     program: Program,
     args: Vec<OsString>,
@@ -150,6 +159,17 @@ pub enum ProcessError {
         /// The end of what it wrote to stderr.
         stderr_tail: String,
     },
+    /// A streaming call's program wrote nothing for its stall timeout while it was
+    /// being read from, and was killed.
+    #[error("{program} produced no output for {}s and was stopped{}", stall.as_secs_f64(), tail_suffix(stderr_tail))]
+    Stalled {
+        /// The program's name.
+        program: &'static str,
+        /// The stall timeout it ran into.
+        stall: Duration,
+        /// The end of what it wrote to stderr.
+        stderr_tail: String,
+    },
     /// The program exited with a failure status.
     #[error("{program} failed ({status}){}", tail_suffix(stderr_tail))]
     Failed {
@@ -173,6 +193,7 @@ impl ErrorCode for ProcessError {
             ProcessError::NotInstalled { .. } => "program_not_installed",
             ProcessError::Io { .. } => "program_io",
             ProcessError::TimedOut { .. } => "program_timed_out",
+            ProcessError::Stalled { .. } => "program_stalled",
             ProcessError::Failed { .. } => "program_failed",
         }
     }
@@ -201,7 +222,8 @@ impl Call {
         self
     }
 
-    /// Sets the time limit (60 s unless set).
+    /// Sets the time limit of [`Call::output`] (60 s unless set). A streaming call
+    /// has a stall timeout instead, given to [`Call::spawn_stdout`].
     pub fn timeout(mut self, timeout: Duration) -> Call {
         self.timeout = timeout;
         self
@@ -227,14 +249,7 @@ impl Call {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::NotFound => ProcessError::NotInstalled {
-                    program: name,
-                    path: program.path.clone(),
-                    package: program.package,
-                },
-                _ => ProcessError::Io { program: name, source },
-            })?;
+            .map_err(|source| spawn_error(&program, source))?;
 
         // Both pipes are drained while the child runs so it never blocks on a full pipe.
         let stdout = child.stdout.take().map(|out| tokio::spawn(read_all(out)));
@@ -275,6 +290,18 @@ impl Call {
     }
 }
 
+/// Why a program did not start: not installed, or another OS error.
+fn spawn_error(program: &Program, source: io::Error) -> ProcessError {
+    match source.kind() {
+        io::ErrorKind::NotFound => ProcessError::NotInstalled {
+            program: program.name,
+            path: program.path.clone(),
+            package: program.package,
+        },
+        _ => ProcessError::Io { program: program.name, source },
+    }
+}
+
 async fn read_all(mut pipe: impl AsyncRead + Unpin) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     pipe.read_to_end(&mut buf).await?;
@@ -283,27 +310,41 @@ async fn read_all(mut pipe: impl AsyncRead + Unpin) -> io::Result<Vec<u8>> {
 
 /// Reads a pipe to its end, keeping only the last [`STDERR_TAIL_BYTES`].
 async fn read_tail(mut pipe: impl AsyncRead + Unpin) -> String {
-    let mut tail: Vec<u8> = Vec::new();
+    let mut tail = Tail::default();
     let mut chunk = [0u8; 4096];
     loop {
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                tail.extend_from_slice(&chunk[..n]);
-                if tail.len() > 2 * STDERR_TAIL_BYTES {
-                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
-                }
+            Ok(n) => tail.push(&chunk[..n]),
+        }
+    }
+    tail.into_string()
+}
+
+/// The end of a stream of bytes: at most [`STDERR_TAIL_BYTES`] once finished, at most
+/// twice that while it is being written.
+#[derive(Debug, Default)]
+struct Tail(Vec<u8>);
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+        if self.0.len() > 2 * STDERR_TAIL_BYTES {
+            self.0.drain(..self.0.len() - STDERR_TAIL_BYTES);
+        }
+    }
+
+    fn into_string(mut self) -> String {
+        let tail = &mut self.0;
+        if tail.len() > STDERR_TAIL_BYTES {
+            tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+            // Start at a line boundary so the tail does not open mid-word.
+            if let Some(nl) = tail.iter().position(|&b| b == b'\n') {
+                tail.drain(..=nl);
             }
         }
+        String::from_utf8_lossy(tail).trim_end().to_owned()
     }
-    if tail.len() > STDERR_TAIL_BYTES {
-        tail.drain(..tail.len() - STDERR_TAIL_BYTES);
-        // Start at a line boundary so the tail does not open mid-word.
-        if let Some(nl) = tail.iter().position(|&b| b == b'\n') {
-            tail.drain(..=nl);
-        }
-    }
-    String::from_utf8_lossy(&tail).trim_end().to_owned()
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ mod words;
 pub use transcribe::{InMemory, SampleSource, Segment, TranscribeOptions, Transcription};
 pub use vocab::{VocabError, Vocabulary};
 
+pub mod vad;
+
+pub use vad::{SpeechDetector, SpeechSpan, Vad, VadError, VadOptions};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
