@@ -8,16 +8,19 @@
 //! - [`mel`]: Whisper's log-mel front end;
 //! - [`vocab`]: token ids, special tokens, byte-level BPE decoding;
 //! - [`transcribe`]: the decoding loop over a stream of samples;
-//! - `words`: word timings from cross-attention alignment.
+//! - `words`: word timings from cross-attention alignment;
+//! - [`vad`] and [`gate`]: Silero VAD, and the gate that passes only speech on.
 //!
 //! A model is verified (quick check) before it is loaded, so a missing or damaged
 //! file fails with its path and the repair command.
 
+pub mod gate;
 pub mod mel;
 pub mod transcribe;
 pub mod vocab;
 mod words;
 
+pub use gate::{SpeechGate, TimeMap};
 pub use transcribe::{InMemory, SampleSource, Segment, TranscribeOptions, Transcription};
 pub use vocab::{VocabError, Vocabulary};
 
