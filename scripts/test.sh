@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/setup.sh
+scripts/test-fixtures.sh
 
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings

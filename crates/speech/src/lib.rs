@@ -7,6 +7,10 @@
 //! starts with what every later step needs: a model that is verified before it is
 //! loaded, so a missing or damaged file fails with its path and the repair command.
 
+pub mod mel;
+
+pub use mel::{Features, MelFrontEnd, Spectrogram};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
