@@ -28,6 +28,10 @@ pub mod vad;
 
 pub use vad::{SpeechDetector, SpeechSpan, Vad, VadError, VadOptions};
 
+pub mod mel;
+
+pub use mel::{Features, MelFrontEnd, Spectrogram};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -87,8 +87,9 @@ impl Features {
     }
 
     /// Whisper's `pad_or_trim(mel, length)`: the first `length` frames, with frames of
-    /// zeros after the end. The zeros are in the feature domain (not the features of
-    /// silence, which are -1.5 or lower): that is what Whisper pads a window with.
+    /// zeros after the end. The zeros are in the feature domain, not the features of
+    /// silence (the recording's floor, -1.5 or above): that is what Whisper pads a
+    /// window with.
     pub fn pad_or_trim(&self, length: usize) -> Features {
         self.frames_padded(0..length, length)
     }
@@ -455,7 +456,10 @@ mod tests {
 
         let head = spec.head();
         assert_eq!(head.as_slice(), spec.features().pad_or_trim(N_FRAMES).as_slice());
-        assert!(head.row(0)[500..].iter().all(|&v| v < 0.0), "padding frames are silence, not zeros");
+        // Frames from 502 on see nothing of the audio: they are the floor, not zeros.
+        let floor = spec.features().as_slice().iter().copied().fold(f32::INFINITY, f32::min);
+        assert!(floor < 0.0, "floor {floor}");
+        assert!((0..80).all(|m| head.row(m)[502..].iter().all(|&v| v == floor)));
     }
 
     #[test]
