@@ -167,7 +167,10 @@ pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runt
         eprintln!("warning: no speech was found; the caption files are empty");
     }
     if transcription.dropped_windows > 0 {
-        eprintln!("warning: {} window(s) of repeated text were dropped as hallucination", transcription.dropped_windows);
+        eprintln!(
+            "warning: {} window(s) of repeated text were dropped as hallucination",
+            transcription.dropped_windows
+        );
     }
     for path in written {
         eprintln!("wrote {}", path.display());
@@ -193,15 +196,23 @@ fn progress_bar(duration: Option<f64>) -> ProgressBar {
         Some(secs) => ProgressBar::new((secs * 1000.0) as u64),
         None => ProgressBar::new_spinner(),
     };
-    let style = ProgressStyle::with_template("{spinner} transcribing [{bar:30}] {percent}% of the audio, {elapsed} (eta {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{spinner} transcribing [{bar:30}] {percent}% of the audio, {elapsed} (eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar
 }
 
-fn write_outputs(out: &Path, input: &Path, formats: &[Format], t: &Transcript) -> anyhow::Result<Vec<PathBuf>> {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "captions".into());
+fn write_outputs(
+    out: &Path,
+    input: &Path,
+    formats: &[Format],
+    t: &Transcript,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let stem =
+        input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "captions".into());
     let mut written = Vec::new();
     for format in formats {
         let (ext, body) = match format {
@@ -210,7 +221,8 @@ fn write_outputs(out: &Path, input: &Path, formats: &[Format], t: &Transcript) -
             Format::Json => ("json", serde_json::to_string_pretty(t)? + "\n"),
         };
         let path = out.join(format!("{stem}.{ext}"));
-        babelcast_store::write_atomic(&path, body.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        babelcast_store::write_atomic(&path, body.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
     Ok(written)

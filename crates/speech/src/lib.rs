@@ -28,8 +28,6 @@ pub mod vad;
 
 pub use vad::{SpeechDetector, SpeechSpan, Vad, VadError, VadOptions};
 
-pub mod mel;
-
 pub use mel::{Features, MelFrontEnd, Spectrogram};
 
 use std::fmt;

@@ -190,6 +190,13 @@ impl WhisperModel {
         let mut ended = false;
         let mut seek: usize = 0; // in mel frames from the start
 
+        // A forced language is checked before any audio is read.
+        if let Some(lang) = &options.language {
+            if !self.is_multilingual() && lang != "en" {
+                return Err(SpeechError::UnknownLanguage { language: lang.clone() });
+            }
+            self.sot_sequence(lang)?;
+        }
         let mut language: Option<(String, f32)> = match (&options.language, self.is_multilingual()) {
             (_, false) => Some(("en".to_owned(), 1.0)),
             (Some(code), true) => Some((code.clone(), 1.0)),
@@ -436,7 +443,9 @@ impl WhisperModel {
             let too_repetitive = decoded.compression_ratio > options.compression_ratio_threshold;
             let too_unlikely = decoded.avg_logprob < options.log_prob_threshold;
             let silence = decoded.no_speech_prob > options.no_speech_threshold;
-            if (!too_repetitive && !too_unlikely) || (silence && !too_repetitive) {
+            // Accept a likely, non-repetitive result, or a non-repetitive one that
+            // is silence (skipped by the caller).
+            if !too_repetitive && (!too_unlikely || silence) {
                 return Ok(decoded);
             }
             let better = best.as_ref().is_none_or(|b| {
@@ -513,10 +522,11 @@ fn split_segments(
         let mut last = 0;
         for &cut in &cuts {
             let slice = &tokens[last..cut];
-            if let (Some(&first), Some(&end)) = (slice.first(), slice.last()) {
-                if vocab.is_timestamp(first) && vocab.is_timestamp(end) {
-                    out.push((time_offset + ts(first), time_offset + ts(end), slice.to_vec()));
-                }
+            if let (Some(&first), Some(&end)) = (slice.first(), slice.last())
+                && vocab.is_timestamp(first)
+                && vocab.is_timestamp(end)
+            {
+                out.push((time_offset + ts(first), time_offset + ts(end), slice.to_vec()));
             }
             last = cut;
         }
@@ -530,10 +540,10 @@ fn split_segments(
         (out, next_seek)
     } else {
         let mut duration = segment_duration;
-        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| vocab.is_timestamp(t)) {
-            if last_ts != vocab.timestamp_begin {
-                duration = ts(last_ts);
-            }
+        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| vocab.is_timestamp(t))
+            && last_ts != vocab.timestamp_begin
+        {
+            duration = ts(last_ts);
         }
         out.push((time_offset, time_offset + duration, tokens.to_vec()));
         (out, seek + segment_frames)

@@ -123,10 +123,10 @@ fn clamp_long_words(words: &mut [TimedWord]) {
         }
     }
     // The first word of a stretch often absorbs the silence before it.
-    if let Some(first) = words.first_mut() {
-        if first.end - first.start > max {
-            first.start = first.end - max;
-        }
+    if let Some(first) = words.first_mut()
+        && first.end - first.start > max
+    {
+        first.start = first.end - max;
     }
 }
 

@@ -2,7 +2,7 @@
 //! with their reference transcripts, through the real Whisper models.
 
 use babelcast_core::captions::{self, Severity};
-use babelcast_core::{CaptionProfile, Word};
+use babelcast_core::{CaptionProfile, ErrorCode, Word};
 use babelcast_models::ModelsDir;
 use babelcast_speech::{ComputeType, InMemory, TranscribeOptions, Transcription, WhisperModel};
 
@@ -184,4 +184,10 @@ fn a_forced_unknown_language_is_a_clear_error() {
     let err =
         model.transcribe(&mut InMemory::new(&[0.0; 16000]), &options, &mut |_| {}).expect_err("unknown");
     assert!(err.to_string().contains("\"xx\""), "{err}");
+    let english_only = load("whisper-tiny.en");
+    let options = TranscribeOptions { language: Some("es".into()), ..TranscribeOptions::default() };
+    let err = english_only
+        .transcribe(&mut InMemory::new(&[0.0; 16000]), &options, &mut |_| {})
+        .expect_err("en only");
+    assert_eq!(err.code(), "unknown_language");
 }
