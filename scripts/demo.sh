@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: set up, build, make a sample video with real
-# speech, and run babelcast on it.
+# speech, and run babelcast on it: probe it and caption it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -26,3 +26,8 @@ echo "== babelcast models"
 echo
 echo "== babelcast probe $sample"
 "$babelcast_bin" probe "$sample"
+echo
+echo "== babelcast transcribe $sample -o out"
+"$babelcast_bin" transcribe "$sample" -o out
+echo
+cat out/sample.vtt

@@ -12,16 +12,17 @@ cd "$(dirname "$0")/.."
 packages=(
   ffmpeg espeak-ng apertium apertium-eng-spa
   cmake build-essential pkg-config git ca-certificates
-  pocketsphinx-testdata sox python3 python3-pip
+  pocketsphinx-testdata sox python3 python3-pip python3-venv
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# A python3 that already has pip (e.g. pyenv's) makes Debian's pip unnecessary.
-if [ "${#missing[@]}" -gt 0 ] && command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
-  keep=(); for p in "${missing[@]}"; do case "$p" in python3|python3-pip) ;; *) keep+=("$p");; esac; done
+# A python3 that already has pip and venv (e.g. pyenv's) makes Debian's unnecessary.
+if [ "${#missing[@]}" -gt 0 ] && command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
+    && python3 -m venv --help >/dev/null 2>&1; then
+  keep=(); for p in "${missing[@]}"; do case "$p" in python3|python3-pip|python3-venv) ;; *) keep+=("$p");; esac; done
   missing=("${keep[@]+"${keep[@]}"}")
 fi
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -12,6 +12,7 @@ if [ "${CI:-}" = "true" ]; then
   cargo clean --quiet $(sed -n 's/^name = "\(.*\)"/-p \1/p' crates/*/Cargo.toml)
 fi
 scripts/setup.sh
+scripts/test-fixtures.sh
 
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings

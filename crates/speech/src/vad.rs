@@ -412,6 +412,22 @@ impl SpeechDetector {
         self.pushed
     }
 
+    /// The earliest sample that a span not returned yet can include. A caller
+    /// that gates audio by speech never needs the samples before it again.
+    pub fn keep_from(&self) -> u64 {
+        let s = &self.segmenter;
+        // A span may start at the next frame, padded back (and a close may move a
+        // start back by at most one pad).
+        let mut earliest = s.next_frame.saturating_sub(s.pad);
+        if let Some(current) = s.current {
+            earliest = earliest.min(current.saturating_sub(s.pad));
+        }
+        if let Some(pending) = s.pending {
+            earliest = earliest.min(pending.start);
+        }
+        earliest
+    }
+
     fn run_frame(&mut self, done: &mut Vec<SpeechSpan>) -> Result<(), VadError> {
         let probability = {
             let mut model = self.vad.model.lock().unwrap_or_else(PoisonError::into_inner);

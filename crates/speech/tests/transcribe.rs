@@ -1,0 +1,193 @@
+//! Real transcription of real speech: Debian's LibriVox clips (pocketsphinx-testdata)
+//! with their reference transcripts, through the real Whisper models.
+
+use babelcast_core::captions::{self, Severity};
+use babelcast_core::{CaptionProfile, ErrorCode, Word};
+use babelcast_models::ModelsDir;
+use babelcast_speech::{ComputeType, InMemory, TranscribeOptions, Transcription, WhisperModel};
+
+const LIBRIVOX: &str = "/usr/share/pocketsphinx/test/data/librivox";
+
+fn models() -> ModelsDir {
+    ModelsDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+}
+
+/// The 16 kHz mono 16-bit samples of a WAV file, as f32.
+fn read_wav(path: &str) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e} (install pocketsphinx-testdata)"));
+    assert_eq!(&bytes[..4], b"RIFF");
+    let mut i = 12;
+    while i + 8 <= bytes.len() {
+        let id = &bytes[i..i + 4];
+        let len = u32::from_le_bytes(bytes[i + 4..i + 8].try_into().expect("4 bytes")) as usize;
+        if id == b"data" {
+            let data = &bytes[i + 8..(i + 8 + len).min(bytes.len())];
+            return data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect();
+        }
+        i += 8 + len + (len & 1);
+    }
+    panic!("{path}: no data chunk");
+}
+
+/// (clip id, reference words) from the corpus's transcription file.
+fn references() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(format!("{LIBRIVOX}/transcription")).expect("transcription file");
+    text.lines()
+        .filter_map(|line| {
+            let (words, id) = line.rsplit_once(" (")?;
+            let words = words.replace("<s>", "").replace("</s>", "");
+            Some((id.trim_end_matches(')').to_owned(), words.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// Lower case, no punctuation, "Mr." spelled out as the reference does.
+fn normalise(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace('-', " ")
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| c.is_alphanumeric() || *c == '\'').collect::<String>())
+        .filter(|w| !w.is_empty())
+        .map(|w| if w == "mr" { "mister".to_owned() } else { w })
+        .collect()
+}
+
+/// Word errors (substitutions + insertions + deletions) by edit distance.
+fn word_errors(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut row: Vec<usize> = (0..=hypothesis.len()).collect();
+    for r in reference {
+        let mut prev_diag = row[0];
+        row[0] += 1;
+        for (j, h) in hypothesis.iter().enumerate() {
+            let cost = usize::from(r != h);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev_diag + cost);
+            prev_diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[hypothesis.len()]
+}
+
+fn transcribe(model: &WhisperModel, samples: &[f32], options: &TranscribeOptions) -> Transcription {
+    let mut done = Vec::new();
+    let t =
+        model.transcribe(&mut InMemory::new(samples), options, &mut |s| done.push(s)).expect("transcribes");
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "progress only moves forward: {done:?}");
+    t
+}
+
+fn assert_words_are_sane(words: &[Word], duration_s: f64) {
+    for w in words {
+        assert!(w.start <= w.end, "{w:?}");
+        assert!(w.end.as_secs_f64() <= duration_s + 0.5, "{w:?} past the end {duration_s}");
+    }
+    for pair in words.windows(2) {
+        assert!(pair[0].start <= pair[1].start, "words out of order: {pair:?}");
+    }
+}
+
+fn load(name: &str) -> WhisperModel {
+    WhisperModel::load(&models(), name, ComputeType::Int8, 2)
+        .expect("model loads (run babelcast models fetch)")
+}
+
+#[test]
+fn base_model_transcribes_librivox_within_10_percent_wer_and_detects_english() {
+    let model = load("whisper-base");
+    let (mut errors, mut total) = (0, 0);
+    for (id, reference) in references() {
+        let samples = read_wav(&format!("{LIBRIVOX}/{id}.wav"));
+        let t = transcribe(&model, &samples, &TranscribeOptions::default());
+        assert_eq!(t.language, "en", "{id}");
+        assert!(t.language_probability > 0.5, "{id}: {}", t.language_probability);
+        let (reference, hypothesis) = (normalise(&reference), normalise(&t.text()));
+        let e = word_errors(&reference, &hypothesis);
+        eprintln!("{id}: {e}/{} errors: {:?}", reference.len(), t.text());
+        errors += e;
+        total += reference.len();
+        assert_words_are_sane(&t.words(), samples.len() as f64 / 16000.0);
+        assert_eq!(normalise(&t.words().iter().map(|w| w.text.as_str()).collect::<String>()), hypothesis);
+    }
+    let wer = errors as f64 / total as f64;
+    eprintln!("whisper-base WER on LibriVox: {:.1}% ({errors}/{total})", wer * 100.0);
+    assert!(wer <= 0.10, "WER {wer}");
+}
+
+#[test]
+fn a_long_input_crosses_windows_without_losing_or_repeating_words() {
+    // All five clips twice with a second of silence between: ~55 s, two windows or more.
+    let refs = references();
+    let mut samples = Vec::new();
+    let mut reference = Vec::new();
+    for _ in 0..2 {
+        for (id, words) in &refs {
+            samples.extend(read_wav(&format!("{LIBRIVOX}/{id}.wav")));
+            samples.extend(std::iter::repeat_n(0.0, 16000));
+            reference.extend(normalise(words));
+        }
+    }
+    let model = load("whisper-base");
+    let options = TranscribeOptions { language: Some("en".into()), ..TranscribeOptions::default() };
+    let t = transcribe(&model, &samples, &options);
+    let hypothesis = normalise(&t.text());
+    let e = word_errors(&reference, &hypothesis);
+    eprintln!("long input: {e}/{} errors, {:.1} s", reference.len(), t.duration);
+    assert!(t.duration > 50.0);
+    assert!((e as f64) / (reference.len() as f64) <= 0.10, "{e} errors: {}", t.text());
+    let words = t.words();
+    assert_words_are_sane(&words, t.duration);
+
+    // The caption rules hold for what the words become.
+    let profile = CaptionProfile::default();
+    let cues = captions::cues_from_words(&words, &profile);
+    assert!(cues.len() >= 4);
+    let errors: Vec<_> =
+        captions::check(&cues, &profile).into_iter().filter(|v| v.severity == Severity::Error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn english_only_model_uses_its_own_prompt() {
+    let model = load("whisper-tiny.en");
+    assert!(!model.is_multilingual());
+    let samples = read_wav(&format!("{LIBRIVOX}/sense_and_sensibility_01_austen_64kb-0880.wav"));
+    let t = transcribe(&model, &samples, &TranscribeOptions::default());
+    assert_eq!(t.language, "en");
+    let hypothesis = normalise(&t.text());
+    let reference = normalise("he was not an ill disposed young man");
+    assert!(word_errors(&reference, &hypothesis) <= 2, "{hypothesis:?}");
+}
+
+#[test]
+fn silence_gives_no_text() {
+    let model = load("whisper-tiny.en");
+    let t = transcribe(&model, &vec![0.0; 16000 * 12], &TranscribeOptions::default());
+    assert!(t.text().is_empty(), "hallucinated {:?}", t.text());
+    assert!((t.duration - 12.0).abs() < 0.01);
+}
+
+#[test]
+fn very_short_and_empty_inputs_do_not_panic() {
+    let model = load("whisper-tiny.en");
+    let t = transcribe(&model, &[], &TranscribeOptions::default());
+    assert!(t.segments.is_empty());
+    let t = transcribe(&model, &vec![0.01; 100], &TranscribeOptions::default());
+    assert!(t.duration < 0.01);
+    let one_second = read_wav(&format!("{LIBRIVOX}/sense_and_sensibility_01_austen_64kb-0880.wav"));
+    let _ = transcribe(&model, &one_second[..16000], &TranscribeOptions::default());
+}
+
+#[test]
+fn a_forced_unknown_language_is_a_clear_error() {
+    let model = load("whisper-base");
+    let options = TranscribeOptions { language: Some("xx".into()), ..TranscribeOptions::default() };
+    let err =
+        model.transcribe(&mut InMemory::new(&[0.0; 16000]), &options, &mut |_| {}).expect_err("unknown");
+    assert!(err.to_string().contains("\"xx\""), "{err}");
+    let english_only = load("whisper-tiny.en");
+    let options = TranscribeOptions { language: Some("es".into()), ..TranscribeOptions::default() };
+    let err = english_only
+        .transcribe(&mut InMemory::new(&[0.0; 16000]), &options, &mut |_| {})
+        .expect_err("en only");
+    assert_eq!(err.code(), "unknown_language");
+}
