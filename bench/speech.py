@@ -1,0 +1,127 @@
+"""Benchmark harness: runs babelcast and faster-whisper as separate processes on the
+same input and reports wall time, real-time factor, peak RSS and WER.
+
+The input is the LibriVox clips of Debian's pocketsphinx-testdata, joined with a
+second of silence, repeated; the reference is their transcription file.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox"
+
+FASTER_WHISPER = r"""
+import sys
+from faster_whisper import WhisperModel
+model_dir, audio, threads, beam = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+segments, info = model.transcribe(audio, beam_size=beam, vad_filter=True,
+                                  condition_on_previous_text=False, word_timestamps=True)
+print(" ".join(s.text.strip() for s in segments))
+"""
+
+
+def make_input(path, repeats):
+    ids = [l.strip() for l in open(f"{LIBRIVOX}/fileids") if l.strip()]
+    refs = {}
+    for line in open(f"{LIBRIVOX}/transcription"):
+        m = re.match(r"(.*)\((.*)\)\s*$", line)
+        if m:
+            refs[m.group(2)] = m.group(1).replace("<s>", "").replace("</s>", "").strip()
+    frames, reference = [], []
+    silence = b"\0\0" * 16000
+    for _ in range(repeats):
+        for i in ids:
+            with wave.open(f"{LIBRIVOX}/{i}.wav") as w:
+                frames.append(w.readframes(w.getnframes()))
+            frames.append(silence)
+            reference.append(refs[i])
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"".join(frames))
+    seconds = sum(len(f) for f in frames) / 32000
+    return " ".join(reference), seconds
+
+
+def normalise(text):
+    words = re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
+    return ["mister" if w == "mr" else w for w in words]
+
+
+def wer(reference, hypothesis):
+    r, h = normalise(reference), normalise(hypothesis)
+    row = list(range(len(h) + 1))
+    for i, rw in enumerate(r, 1):
+        prev, row[0] = row[0], i
+        for j, hw in enumerate(h, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
+    return row[len(h)] / max(len(r), 1)
+
+
+def measure(argv):
+    """Runs argv in its own process; returns (wall s, peak RSS MiB, exit status).
+    wait4 gives that one child's peak RSS, not the harness's."""
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.execvp(argv[0], argv)
+    _, status, usage = os.wait4(pid, 0)
+    return time.monotonic() - start, usage.ru_maxrss / 1024, status
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--babelcast", required=True)
+    p.add_argument("--models", required=True)
+    p.add_argument("--repeats", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--beam", type=int, default=5)
+    a = p.parse_args()
+    model_dir = os.path.abspath(os.path.join(a.models, "whisper-base"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = os.path.join(tmp, "librivox.wav")
+        reference, seconds = make_input(audio, a.repeats)
+        print(f"input: {seconds:.1f} s of LibriVox speech ({a.repeats} x 5 clips), "
+              f"model whisper-base int8, {a.threads} threads, beam {a.beam}, VAD on, no previous-text context")
+
+        runs = {}
+        bc_argv = [a.babelcast, "--models-dir", a.models, "transcribe", audio, "-o", tmp,
+                   "--format", "json", "--model", "whisper-base", "--threads", str(a.threads),
+                   "--beam-size", str(a.beam), "--compute-type", "int8"]
+        fw_script = os.path.join(tmp, "fw.py")
+        open(fw_script, "w").write(FASTER_WHISPER)
+        fw_out = os.path.join(tmp, "fw.txt")
+        fw_argv = ["sh", "-c", f'exec "{sys.executable}" "{fw_script}" "{model_dir}" "{audio}" {a.threads} {a.beam} > "{fw_out}"']
+
+        wall, rss, status = measure(bc_argv)
+        if status != 0:
+            sys.exit("babelcast failed")
+        text = " ".join(w["text"] for w in json.load(open(os.path.join(tmp, "librivox.json")))["words"])
+        runs["babelcast"] = (wall, rss, wer(reference, text))
+
+        wall, rss, status = measure(fw_argv)
+        if status != 0:
+            sys.exit("faster-whisper failed")
+        runs["faster-whisper"] = (wall, rss, wer(reference, open(fw_out).read()))
+
+    print(f"{'engine':<16}{'wall s':>9}{'RTF':>8}{'peak MiB':>10}{'WER %':>8}")
+    for name, (wall, rss, w) in runs.items():
+        print(f"{name:<16}{wall:>9.2f}{wall / seconds:>8.3f}{rss:>10.0f}{w * 100:>8.1f}")
+    (bw, br, bwer), (fw, fr, fwer) = runs["babelcast"], runs["faster-whisper"]
+    print(f"ratio babelcast/faster-whisper: time {bw / fw:.2f}, peak memory {br / fr:.2f}, "
+          f"WER {bwer * 100:.1f}% vs {fwer * 100:.1f}%")
+
+
+if __name__ == "__main__":
+    main()
