@@ -67,6 +67,12 @@ fn a_video_with_speech_becomes_captions_on_the_video_timeline() {
     // cue starts near 3 s, where the speech is in the video.
     let first = cues[0].start.as_secs_f64();
     assert!((2.5..4.0).contains(&first), "first cue at {first}");
+    let profile = babelcast_core::CaptionProfile::default();
+    let broken: Vec<_> = babelcast_core::captions::check(&cues, &profile)
+        .into_iter()
+        .filter(|v| v.severity == babelcast_core::Severity::Error)
+        .collect();
+    assert!(broken.is_empty(), "caption rules broken: {broken:?}");
 
     let srt = std::fs::read_to_string(tmp.path().join("out/talk.srt")).expect("srt written");
     assert_eq!(babelcast_core::subtitle::srt::read(&srt).expect("valid SRT"), cues);
@@ -136,4 +142,49 @@ fn a_missing_model_names_the_file_and_the_fix() {
         line.contains("nowhere/whisper-base/model.bin") && line.contains("babelcast models fetch"),
         "{line}"
     );
+}
+
+/// Spanish speech from espeak-ng, as the unexpected language.
+fn spanish_speech(dir: &Path) -> PathBuf {
+    let path = dir.join("hola.wav");
+    let out = std::process::Command::new("espeak-ng")
+        .args(["-v", "es", "-s", "140", "-w"])
+        .arg(&path)
+        .arg("Buenos días a todos. Hoy vamos a hablar de la historia de la ciudad y de sus calles más antiguas.")
+        .output()
+        .expect("espeak-ng is installed (scripts/setup.sh)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+#[test]
+fn another_language_is_detected_by_a_multilingual_model() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wav = spanish_speech(tmp.path());
+    let out = babelcast(tmp.path())
+        .arg("--models-dir")
+        .arg(repo_models())
+        .arg("transcribe")
+        .arg(&wav)
+        .args(["-o", "out", "--model", "whisper-base", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/hola.json")).expect("json"))
+            .expect("JSON");
+    assert_eq!(json["language"], "es", "{json}");
+    let text: String =
+        json["words"].as_array().expect("words").iter().filter_map(|w| w["text"].as_str()).collect();
+    assert!(text.to_lowercase().contains("historia"), "{text}");
+}
+
+#[test]
+fn another_language_through_an_english_only_model_still_gives_a_clean_result() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wav = spanish_speech(tmp.path());
+    let out = transcribe(tmp.path(), &wav, &["--format", "vtt"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let vtt = std::fs::read_to_string(tmp.path().join("out/hola.vtt")).expect("vtt");
+    babelcast_core::subtitle::vtt::read(&vtt).expect("valid WebVTT, whatever the words");
 }

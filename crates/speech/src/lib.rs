@@ -40,7 +40,11 @@ use ct2rs::sys::{ComputeType as Ct2ComputeType, Config, Whisper};
 
 // The oneDNN backend is a link-time dependency of ct2rs; naming the crate keeps the
 // build graph honest about why it is in Cargo.toml.
+#[cfg(feature = "dnnl")]
 use onednn_src as _;
+
+#[cfg(not(any(feature = "dnnl", feature = "ruy")))]
+compile_error!("babelcast-speech needs a CTranslate2 CPU backend: the `dnnl` or the `ruy` feature");
 
 /// The numeric precision inference runs at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
