@@ -227,115 +227,113 @@ impl WhisperModel {
             let time_offset = seek as f64 * SECONDS_PER_FRAME;
             let segment_duration = segment_frames as f64 * SECONDS_PER_FRAME;
 
-            // Digital silence (nothing above -80 dBFS) holds no speech; decoding it
-            // costs time and invites the model's stock hallucinations ("You").
-            if chunk.iter().all(|s| s.abs() < SILENCE_PEAK) {
-                seek += segment_frames;
-                progress(
-                    self.read_seconds(base, &buffer).min((seek * HOP_LENGTH) as f64 / SAMPLE_RATE as f64),
-                );
-                if ended && seek * HOP_LENGTH >= base + buffer.len() {
-                    break;
+            // Where the next window starts: past a skipped window, or where decoding
+            // says the last complete segment ended.
+            let next_seek = 'window: {
+                // Digital silence (nothing above -80 dBFS) holds no speech; decoding it
+                // costs time and invites the model's stock hallucinations ("You").
+                if chunk.iter().all(|s| s.abs() < SILENCE_PEAK) {
+                    break 'window seek + segment_frames;
                 }
-                continue;
-            }
 
-            let features = mel.log_mel_padded(chunk, N_SAMPLES - chunk.len()).pad_or_trim(N_FRAMES);
-            let mut data = features.into_vec();
-            let view = StorageView::new(&[1, self.n_mels(), N_FRAMES], &mut data, Device::CPU)
-                .map_err(|e| self.error(format!("{e:#}")))?;
-            let encoded = self.whisper.encode(&view, false).map_err(|e| self.error(format!("{e:#}")))?;
+                let features = mel.log_mel_padded(chunk, N_SAMPLES - chunk.len()).pad_or_trim(N_FRAMES);
+                let mut data = features.into_vec();
+                let view = StorageView::new(&[1, self.n_mels(), N_FRAMES], &mut data, Device::CPU)
+                    .map_err(|e| self.error(format!("{e:#}")))?;
+                let encoded = self.whisper.encode(&view, false).map_err(|e| self.error(format!("{e:#}")))?;
 
-            if language.is_none() {
-                language = Some(self.detect_language(&encoded)?);
-            }
-            let (lang_code, _) = language.as_ref().expect("set above");
-            let sot_sequence = self.sot_sequence(lang_code)?;
-
-            let prompt = self.prompt(&context, &sot_sequence);
-            let decoded = self.decode_with_fallback(&encoded, &prompt, options)?;
-
-            let silent = decoded.no_speech_prob > options.no_speech_threshold
-                && decoded.avg_logprob < options.log_prob_threshold;
-            let looping = decoded.compression_ratio > options.compression_ratio_threshold;
-            if silent || looping {
-                if looping {
-                    dropped_windows += 1;
-                    tracing::warn!(at = time_offset, "dropped a window of repeated text (hallucination)");
+                if language.is_none() {
+                    language = Some(self.detect_language(&encoded)?);
                 }
-                seek += segment_frames;
-                progress(
-                    ((seek * HOP_LENGTH) as f64 / SAMPLE_RATE as f64).min(self.read_seconds(base, &buffer)),
-                );
-                if ended && seek * HOP_LENGTH >= base + buffer.len() {
-                    break;
+                let (lang_code, _) = language.as_ref().expect("set above");
+                let sot_sequence = self.sot_sequence(lang_code)?;
+
+                let prompt = self.prompt(&context, &sot_sequence);
+                let decoded = self.decode_with_fallback(&encoded, &prompt, options)?;
+
+                let silent = decoded.no_speech_prob > options.no_speech_threshold
+                    && decoded.avg_logprob < options.log_prob_threshold;
+                let looping = decoded.compression_ratio > options.compression_ratio_threshold;
+                if silent || looping {
+                    if looping {
+                        dropped_windows += 1;
+                        tracing::warn!(at = time_offset, "dropped a window of repeated text (hallucination)");
+                    }
+                    break 'window seek + segment_frames;
                 }
-                continue;
-            }
 
-            let (window_segments, next_seek) =
-                split_segments(vocab, &decoded.tokens, time_offset, segment_duration, seek, segment_frames);
-            let kept_tokens: Vec<Vec<u32>> = window_segments.iter().map(|(_, _, t)| t.clone()).collect();
-            let mut new_segments: Vec<Segment> = window_segments
-                .into_iter()
-                .filter(|(_, _, tokens)| tokens.iter().any(|&t| t < vocab.eot))
-                .map(|(start, end, tokens)| Segment {
-                    start,
-                    end,
-                    text: vocab.decode(&tokens),
-                    words: Vec::new(),
-                    avg_logprob: decoded.avg_logprob,
-                    no_speech_prob: decoded.no_speech_prob,
-                    temperature: decoded.temperature,
-                })
-                .collect();
-            let mut seek_next = next_seek;
-
-            if options.word_timestamps && !new_segments.is_empty() {
-                let text_tokens: Vec<Vec<u32>> = kept_tokens
-                    .iter()
-                    .map(|t| t.iter().copied().filter(|&x| x < vocab.eot).collect::<Vec<u32>>())
-                    .filter(|t| !t.is_empty())
-                    .collect();
-                self.add_word_timings(
-                    &encoded,
-                    &sot_sequence,
-                    &text_tokens,
-                    segment_frames,
+                let (window_segments, timestamp_seek) = split_segments(
+                    vocab,
+                    &decoded.tokens,
                     time_offset,
-                    &mut new_segments,
-                )?;
-                // Seek to the end of the last word when the window did not end on a
-                // timestamp: the model's last timestamp can lag the speech.
-                if let Some(last) = new_segments.last().and_then(|s| s.words.last()) {
-                    let last_end = last.end.as_secs_f64();
-                    let last_end_frame = (last_end / SECONDS_PER_FRAME).round() as usize;
-                    if next_seek < seek + segment_frames
-                        && last_end_frame > seek
-                        && last_end_frame < next_seek
-                    {
-                        seek_next = last_end_frame;
+                    segment_duration,
+                    seek,
+                    segment_frames,
+                );
+                let kept_tokens: Vec<Vec<u32>> = window_segments.iter().map(|(_, _, t)| t.clone()).collect();
+                let mut new_segments: Vec<Segment> = window_segments
+                    .into_iter()
+                    .filter(|(_, _, tokens)| tokens.iter().any(|&t| t < vocab.eot))
+                    .map(|(start, end, tokens)| Segment {
+                        start,
+                        end,
+                        text: vocab.decode(&tokens),
+                        words: Vec::new(),
+                        avg_logprob: decoded.avg_logprob,
+                        no_speech_prob: decoded.no_speech_prob,
+                        temperature: decoded.temperature,
+                    })
+                    .collect();
+                let mut seek_next = timestamp_seek;
+
+                if options.word_timestamps && !new_segments.is_empty() {
+                    let text_tokens: Vec<Vec<u32>> = kept_tokens
+                        .iter()
+                        .map(|t| t.iter().copied().filter(|&x| x < vocab.eot).collect::<Vec<u32>>())
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                    self.add_word_timings(
+                        &encoded,
+                        &sot_sequence,
+                        &text_tokens,
+                        segment_frames,
+                        time_offset,
+                        &mut new_segments,
+                    )?;
+                    // Seek to the end of the last word when the window did not end on a
+                    // timestamp: the model's last timestamp can lag the speech.
+                    if let Some(last) = new_segments.last().and_then(|s| s.words.last()) {
+                        let last_end = last.end.as_secs_f64();
+                        let last_end_frame = (last_end / SECONDS_PER_FRAME).round() as usize;
+                        if timestamp_seek < seek + segment_frames
+                            && last_end_frame > seek
+                            && last_end_frame < timestamp_seek
+                        {
+                            seek_next = last_end_frame;
+                        }
                     }
                 }
-            }
 
-            if options.condition_on_previous_text && decoded.temperature <= 0.5 {
-                // Only the segments kept: the incomplete tail is decoded again in the
-                // next window, and having it in the prompt too makes the model skip
-                // or paraphrase it.
-                // Timestamps stay in: the model was trained on context that has them.
-                for kept in &kept_tokens {
-                    context.extend(kept.iter().copied().filter(|&t| t != vocab.eot));
+                if options.condition_on_previous_text && decoded.temperature <= 0.5 {
+                    // Only the segments kept: the incomplete tail is decoded again in the
+                    // next window, and having it in the prompt too makes the model skip
+                    // or paraphrase it.
+                    // Timestamps stay in: the model was trained on context that has them.
+                    for kept in &kept_tokens {
+                        context.extend(kept.iter().copied().filter(|&t| t != vocab.eot));
+                    }
+                    let excess = context.len().saturating_sub(MAX_PROMPT_TOKENS);
+                    context.drain(..excess);
+                } else {
+                    context.clear();
                 }
-                let excess = context.len().saturating_sub(MAX_PROMPT_TOKENS);
-                context.drain(..excess);
-            } else {
-                context.clear();
-            }
-            segments.extend(new_segments);
+                segments.extend(new_segments);
+
+                seek_next
+            };
 
             // Always move forward, even if the model's timestamps say otherwise.
-            seek = seek_next.max(seek + 1);
+            seek = next_seek.max(seek + 1);
             progress(((seek * HOP_LENGTH) as f64 / SAMPLE_RATE as f64).min(self.read_seconds(base, &buffer)));
             if ended && seek * HOP_LENGTH >= base + buffer.len() {
                 break;
