@@ -100,10 +100,9 @@ pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runt
 
     let prober = Prober::new(config.ffprobe(), config.probe_timeout());
     let facts = runtime.block_on(prober.probe(&args.file))?;
-    if facts.audio.is_empty() {
-        anyhow::bail!("{} has no audio stream: there is nothing to transcribe", args.file.display());
-    }
-    let duration = facts.audio[0].duration_secs.or(facts.duration_secs);
+    // Opened before the model loads: a file without audio fails at once.
+    let proxy = AudioDecoder::new(config.ffmpeg()).open(&args.file, &facts, None)?;
+    let duration = proxy.duration_secs();
 
     let models = ModelsDir::new(&config.models_dir);
     let model = if Path::new(&speech.model).is_dir() {
@@ -117,7 +116,6 @@ pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runt
         ..TranscribeOptions::default()
     };
 
-    let proxy = AudioDecoder::new(config.ffmpeg()).open(&args.file, &facts, None)?;
     let read = Arc::new(AtomicU64::new(0));
     let source = ProxySource { proxy, read: Arc::clone(&read), scratch: Vec::new() };
 
