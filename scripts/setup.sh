@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 # What babelcast drives (ffmpeg, espeak-ng, apertium + en/es data), what the
 # CTranslate2 build needs (cmake, a C++ compiler), what the tests and the demo use
-# (pocketsphinx-testdata: real speech with transcripts; sox), and pip to fetch models.
+# (pocketsphinx-testdata: real speech with transcripts; sox), pip to fetch models, and
+# a font for captions burned into video (libass needs one).
 packages=(
-  ffmpeg espeak-ng apertium apertium-eng-spa
+  ffmpeg espeak-ng apertium apertium-eng-spa fonts-dejavu-core
   cmake build-essential pkg-config git ca-certificates
   pocketsphinx-testdata sox python3 python3-pip python3-venv
 )

@@ -46,3 +46,25 @@ if [ ! -f "$fixtures/mel_filters.npz" ] || ! filters_ok "$fixtures/mel_filters.n
   mv "$fixtures/mel_filters.npz.part" "$fixtures/mel_filters.npz"
 fi
 echo "test-fixtures: ready ($venv, $fixtures/mel_filters.npz)"
+
+# The real-browser HLS checks (tests/browser/check-hls.mjs): Debian's chromium, node
+# and npm, and the pinned playwright-core + hls.js from tests/browser/package-lock.json.
+# Node's own packages (e.g. nodesource's nodejs, which carries npm) count as present.
+browser_missing=()
+dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || browser_missing+=(chromium)
+command -v node >/dev/null || browser_missing+=(nodejs)
+command -v npm >/dev/null || browser_missing+=(npm)
+if [ "${#browser_missing[@]}" -gt 0 ]; then
+  echo "test-fixtures: installing Debian packages: ${browser_missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser_missing[@]}"
+fi
+browser_dir="tests/browser"
+if [ ! -d "$browser_dir/node_modules" ] || [ "$browser_dir/package-lock.json" -nt "$browser_dir/node_modules" ]; then
+  echo "test-fixtures: installing $browser_dir's node packages (npm ci)"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  # npm ci may leave the directory's own mtime alone; mark it as up to date.
+  touch "$browser_dir/node_modules"
+fi
+echo "test-fixtures: browser checks ready (/usr/bin/chromium, $browser_dir/node_modules)"

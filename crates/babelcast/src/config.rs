@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use babelcast_media::LadderConfig;
 use babelcast_process::Program;
 use babelcast_speech::ComputeType;
 use figment::Figment;
@@ -75,6 +76,10 @@ pub struct MediaConfig {
     pub ffmpeg: PathBuf,
     /// How long one probe may take before it is stopped, in seconds.
     pub probe_timeout_secs: u64,
+    /// The bitrate ladder and HLS segmenting: `[[media.ladder.rungs]]` tables of
+    /// `height`, `bitrate_kbps`, `max_kbps`; `preset` (x264), `segment_secs`,
+    /// `audio_kbps`.
+    pub ladder: LadderConfig,
 }
 
 impl Default for Config {
@@ -90,7 +95,12 @@ impl Default for Config {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig { ffprobe: "ffprobe".into(), ffmpeg: "ffmpeg".into(), probe_timeout_secs: 60 }
+        MediaConfig {
+            ffprobe: "ffprobe".into(),
+            ffmpeg: "ffmpeg".into(),
+            probe_timeout_secs: 60,
+            ladder: LadderConfig::default(),
+        }
     }
 }
 
@@ -211,5 +221,24 @@ mod tests {
         let err = Config::load(Some(Path::new("/nonexistent/babelcast.toml")), &FlagOverrides::default())
             .expect_err("missing");
         assert!(matches!(err, ConfigError::FileMissing(_)));
+    }
+
+    #[test]
+    fn the_ladder_is_configured_in_the_file_and_checked() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "babelcast.toml",
+                "[media.ladder]\npreset = \"ultrafast\"\n[[media.ladder.rungs]]\nheight = 360\nbitrate_kbps = 600\nmax_kbps = 700\n",
+            )?;
+            let c = Config::load(None, &FlagOverrides::default()).expect("loads");
+            assert_eq!(c.media.ladder.preset, "ultrafast");
+            assert_eq!(c.media.ladder.segment_secs, 6, "defaults kept for keys not set");
+            assert_eq!(c.media.ladder.rungs.len(), 1);
+            assert_eq!(c.media.ladder.rungs[0].height, 360);
+            jail.create_file("babelcast.toml", "[[media.ladder.rungs]]\nheight = 360\nbitrate = 600\n")?;
+            let err = Config::load(None, &FlagOverrides::default()).expect_err("unknown key");
+            assert!(err.to_string().contains("bitrate"), "{err}");
+            Ok(())
+        });
     }
 }

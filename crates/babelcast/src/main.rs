@@ -3,6 +3,7 @@
 
 mod config;
 mod models_cmd;
+mod package_cmd;
 mod transcribe_cmd;
 
 use std::path::PathBuf;
@@ -62,6 +63,18 @@ enum Command {
     /// Shows a progress bar on the audio done and ends with a summary: language,
     /// duration, words, cues and real-time factor.
     Transcribe(transcribe_cmd::TranscribeArgs),
+    /// Encode a video into an HLS package: the bitrate ladder from one decode, the
+    /// original audio, and optional caption and audio tracks.
+    ///
+    /// Rungs above the source's height are left out; keyframes are aligned at every
+    /// segment so players switch rungs anywhere. Prints the master playlist's path.
+    Package(package_cmd::PackageArgs),
+    /// Add caption or audio tracks to an existing HLS package, without re-encoding
+    /// the video.
+    PackageAdd(package_cmd::PackageAddArgs),
+    /// Write an MP4 of a video with chosen audio tracks and soft (or burned-in)
+    /// subtitles, each tagged with its language.
+    Mp4(package_cmd::Mp4Args),
     /// Print the effective configuration as TOML.
     Config,
 }
@@ -104,6 +117,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models { action, json } => runtime.block_on(models_cmd::run(&config, action, json)),
         Command::Transcribe(args) => {
             transcribe_cmd::run(&config, args, &runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package(args) => {
+            package_cmd::package(&config, args, &runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PackageAdd(args) => {
+            package_cmd::package_add(&config, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mp4(args) => {
+            package_cmd::mp4(&config, args, &runtime)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config => {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// The set is closed on purpose: each language needs a human name for players and,
 /// later, subtitle rules and engines. Adding one is adding a row to [`LANGS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "String")]
 pub struct Lang(&'static str);
 
 /// Why a string is not a [`Lang`].
@@ -84,6 +84,15 @@ impl TryFrom<String> for Lang {
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
+    }
+}
+
+// By hand: derived with `try_from`, serde would still tie the input's lifetime to the
+// `&'static str` inside, and no struct holding a `Lang` could be read from a buffer.
+impl<'de> Deserialize<'de> for Lang {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Lang, D::Error> {
+        let tag = String::deserialize(deserializer)?;
+        Lang::try_from(tag).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,14 +1,23 @@
 //! Media through ffprobe and ffmpeg: what a file holds ([`probe`]), its audio as
-//! streamed 16 kHz mono samples for speech recognition ([`proxy`]) and, later, the
-//! encodes and packaging that turn it into a stream.
+//! streamed 16 kHz mono samples for speech recognition ([`proxy`]), the bitrate
+//! ladder ([`ladder`]), the HLS package with its caption and audio tracks ([`hls`])
+//! and the per-language MP4 ([`mp4`]).
 //!
 //! Running a tool and reading its output are kept apart: [`ffprobe`] is a pure parser,
 //! tested against recorded ffprobe output named after the ffprobe version, and
 //! [`probe`] runs the program through `babelcast-process`.
 
 pub mod ffprobe;
+pub mod hls;
+pub mod ladder;
+pub mod mp4;
 pub mod probe;
 pub mod proxy;
+mod run;
 
+pub use hls::{Package, PackageError, Packager};
+pub use ladder::LadderConfig;
+pub use mp4::{Mp4Audio, Mp4Spec, Mp4Writer};
 pub use probe::{ProbeError, Prober};
 pub use proxy::{AudioDecoder, AudioProxy, ProxyError};
+pub use run::time_limit;

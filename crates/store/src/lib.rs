@@ -110,6 +110,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// A folder that becomes visible at `target` only once it is complete: files are
+/// written into it (a hidden `.partial-*` folder beside `target`), then
+/// [`StagedDir::publish`] swaps it into place. Dropped unpublished, it is removed, so
+/// a failed or killed run never leaves a half-written folder that looks finished.
+#[derive(Debug)]
+pub struct StagedDir {
+    staging: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl StagedDir {
+    /// Starts a folder that will replace `target`. Creates `target`'s parent.
+    pub fn new(target: &Path) -> io::Result<StagedDir> {
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
+        let staging = tempfile::Builder::new().prefix(".partial-").tempdir_in(parent)?;
+        // Temporary folders are private (0700); outputs are served and read by others.
+        std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))?;
+        Ok(StagedDir { staging, target: target.to_owned() })
+    }
+
+    /// Where to write the files.
+    pub fn path(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// Puts the folder at its target, replacing what was there. The swap is two
+    /// renames (the old folder aside, the new one in), so a reader sees either the
+    /// old folder or the new one, never a mix; the old one is then deleted.
+    pub fn publish(self) -> io::Result<PathBuf> {
+        let StagedDir { staging, target } = self;
+        let staged = staging.keep();
+        let parent = staged.parent().unwrap_or(Path::new(".")).to_owned();
+        let aside = if target.exists() {
+            let aside = tempfile::Builder::new().prefix(".replaced-").tempdir_in(&parent)?.keep();
+            std::fs::remove_dir(&aside)?;
+            std::fs::rename(&target, &aside)?;
+            Some(aside)
+        } else {
+            None
+        };
+        std::fs::rename(&staged, &target)?;
+        if let Some(aside) = aside {
+            std::fs::remove_dir_all(aside)?;
+        }
+        Ok(target)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +202,26 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.txt")]);
+    }
+
+    #[test]
+    fn a_staged_folder_appears_only_when_published_and_replaces_the_old_one() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let target = root.path().join("hls");
+        let staged = StagedDir::new(&target).expect("stage");
+        std::fs::write(staged.path().join("a"), "1").expect("write");
+        assert!(!target.exists(), "nothing visible before publishing");
+        staged.publish().expect("publish");
+        assert_eq!(std::fs::read_to_string(target.join("a")).expect("read"), "1");
+
+        let staged = StagedDir::new(&target).expect("stage");
+        std::fs::write(staged.path().join("b"), "2").expect("write");
+        staged.publish().expect("publish");
+        assert!(!target.join("a").exists(), "the old folder is gone");
+        assert!(target.join("b").exists());
+
+        drop(StagedDir::new(&target).expect("stage"));
+        let left: Vec<_> = std::fs::read_dir(root.path()).expect("list").collect();
+        assert_eq!(left.len(), 1, "an unpublished folder is removed; nothing left aside");
     }
 }

@@ -1,0 +1,198 @@
+//! The per-language MP4: one file a viewer can download and play anywhere, with
+//! the source's picture, the chosen audio tracks and soft subtitles, each tagged
+//! with its language, or a variant with one language's captions burned in.
+//!
+//! - The video is stream-copied when MP4 can hold its codec (H.264, HEVC, AV1,
+//!   MPEG-4 Part 2), which keeps the source's quality and rotation and takes
+//!   seconds; anything else, and every burned-in variant, is encoded with x264.
+//! - Audio is copied when it is already AAC, otherwise encoded to AAC. The first
+//!   audio track is the default one.
+//! - Subtitles are written by babelcast as SRT into a private temporary folder and
+//!   muxed as `mov_text` (the MP4 text track players show). Burning in goes through
+//!   ffmpeg's `subtitles` filter (libass); the filter reads the temporary file, whose
+//!   path babelcast chose, so no user-controlled name reaches the filter graph.
+//! - The file is written under a temporary name beside the target and renamed when
+//!   complete, with the index at the front (`+faststart`) so it plays while
+//!   downloading.
+
+use std::path::{Path, PathBuf};
+
+use babelcast_core::{Cue, Lang, MediaFacts, subtitle::srt};
+use babelcast_process::Program;
+
+use crate::hls::{PackageError, encode_error};
+use crate::probe::file_url;
+use crate::run::{self, QUIET_WITH_PROGRESS};
+
+/// Video codecs an MP4 holds and players play, copied as they are.
+const COPYABLE_VIDEO: &[&str] = &["h264", "hevc", "av1", "mpeg4"];
+
+/// One audio track of an MP4.
+#[derive(Debug, Clone)]
+pub enum Mp4Audio {
+    /// The source's first audio stream, labelled with its language if known.
+    Original {
+        /// The language spoken, if known.
+        language: Option<Lang>,
+    },
+    /// The first audio stream of another file (a dub), in `language`.
+    File {
+        /// The audio file.
+        path: PathBuf,
+        /// Its language.
+        language: Lang,
+    },
+}
+
+/// What goes into one MP4.
+#[derive(Debug, Clone)]
+pub struct Mp4Spec<'a> {
+    /// The source video.
+    pub source: &'a Path,
+    /// Its probed facts.
+    pub facts: &'a MediaFacts,
+    /// Audio tracks, the default first.
+    pub audio: Vec<Mp4Audio>,
+    /// Soft subtitle tracks.
+    pub subtitles: Vec<(Lang, Vec<Cue>)>,
+    /// Cues to burn into the picture, if any.
+    pub burn_in: Option<Vec<Cue>>,
+}
+
+/// Writes MP4s with this ffmpeg; x264 settings for when the video is encoded.
+#[derive(Debug, Clone)]
+pub struct Mp4Writer {
+    ffmpeg: Program,
+    preset: String,
+}
+
+impl Mp4Writer {
+    /// A writer running this ffmpeg, encoding (when it must) with this x264 preset.
+    pub fn new(ffmpeg: Program, preset: impl Into<String>) -> Mp4Writer {
+        Mp4Writer { ffmpeg, preset: preset.into() }
+    }
+
+    /// Writes the MP4 described by `spec` to `out`. Blocks for the length of the
+    /// mux (seconds) or encode (minutes, when burning in).
+    pub fn write(
+        &self,
+        spec: &Mp4Spec<'_>,
+        out: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), PackageError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| PackageError::Io { path, source }
+        };
+        let video =
+            spec.facts.video.first().ok_or_else(|| PackageError::NoVideo { path: spec.source.to_owned() })?;
+        let scratch = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
+        let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let partial =
+            tempfile::Builder::new().prefix(".partial-").suffix(".mp4").tempfile_in(dir).map_err(io(dir))?;
+
+        let mut call = self.ffmpeg.call().args(QUIET_WITH_PROGRESS);
+        call = run::untrusted_input(call, spec.source).map_err(io(spec.source))?;
+        let mut inputs = 1;
+        let mut audio_maps = Vec::new();
+        let mut audio_languages = Vec::new();
+        for track in &spec.audio {
+            match track {
+                Mp4Audio::Original { language } => {
+                    let stream = spec
+                        .facts
+                        .audio
+                        .first()
+                        .ok_or_else(|| PackageError::NoAudio { path: spec.source.to_owned() })?;
+                    audio_maps.push((format!("0:{}", stream.index), stream.codec == "aac"));
+                    audio_languages.push(*language);
+                }
+                Mp4Audio::File { path, language } => {
+                    call = run::untrusted_input(call, path).map_err(io(path))?;
+                    // The dub's codec is not probed: encoding a speech track is cheap.
+                    audio_maps.push((format!("{inputs}:a:0"), false));
+                    audio_languages.push(Some(*language));
+                    inputs += 1;
+                }
+            }
+        }
+        let mut subtitle_inputs = Vec::new();
+        for (k, (lang, cues)) in spec.subtitles.iter().enumerate() {
+            let file = scratch.path().join(format!("{k}.srt"));
+            std::fs::write(&file, srt::write(cues)).map_err(io(&file))?;
+            call = call
+                .args(["-f", "srt", "-protocol_whitelist", "file", "-i"])
+                .arg(file_url(&file).map_err(io(&file))?);
+            subtitle_inputs.push((inputs, *lang));
+            inputs += 1;
+        }
+
+        let encode_video = spec.burn_in.is_some() || !COPYABLE_VIDEO.contains(&video.codec.as_str());
+        match &spec.burn_in {
+            Some(cues) => {
+                let file = scratch.path().join("burn-in.srt");
+                std::fs::write(&file, srt::write(cues)).map_err(io(&file))?;
+                let path = file.to_string_lossy();
+                // The filter graph has its own quoting; babelcast's temporary path
+                // never needs it, and anything else is refused rather than escaped.
+                if !path.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
+                    return Err(PackageError::OutputPath {
+                        path: file.clone(),
+                        reason: "the temporary folder's path has characters the subtitles filter cannot take (set TMPDIR)",
+                    });
+                }
+                call = call
+                    .args([
+                        "-filter_complex",
+                        &format!("[0:{}]subtitles=filename={path}:charenc=UTF-8[v]", video.index),
+                    ])
+                    .args(["-map", "[v]"]);
+            }
+            None => call = call.args(["-map", &format!("0:{}", video.index)]),
+        }
+        if encode_video {
+            call =
+                call.args(["-c:v", "libx264", "-preset", &self.preset, "-crf", "20", "-pix_fmt", "yuv420p"]);
+        } else {
+            call = call.args(["-c:v", "copy"]);
+            if video.codec == "hevc" {
+                // Apple players want HEVC tagged hvc1.
+                call = call.args(["-tag:v", "hvc1"]);
+            }
+        }
+        for (k, ((map, copy), language)) in audio_maps.iter().zip(&audio_languages).enumerate() {
+            call = call.args(["-map", map]).arg(format!("-c:a:{k}"));
+            call =
+                if *copy { call.arg("copy") } else { call.arg("aac").arg(format!("-b:a:{k}")).arg("128k") };
+            if let Some(lang) = language {
+                call = call.arg(format!("-metadata:s:a:{k}")).arg(format!("language={}", lang.iso639_2()));
+                call = call.arg(format!("-metadata:s:a:{k}")).arg(format!("title={}", lang.name()));
+            }
+            call = call.arg(format!("-disposition:a:{k}")).arg(if k == 0 { "default" } else { "0" });
+        }
+        for (k, (input, lang)) in subtitle_inputs.iter().enumerate() {
+            call = call
+                .args(["-map", &format!("{input}:0")])
+                .arg(format!("-metadata:s:s:{k}"))
+                .arg(format!("language={}", lang.iso639_2()))
+                .arg(format!("-metadata:s:s:{k}"))
+                .arg(format!("title={}", lang.name()))
+                .arg(format!("-disposition:s:{k}"))
+                .arg("0");
+        }
+        if !subtitle_inputs.is_empty() {
+            call = call.args(["-c:s", "mov_text"]);
+        }
+        call = call
+            .args(["-map_metadata", "-1", "-map_chapters", "-1", "-movflags", "+faststart", "-f", "mp4"])
+            .arg(partial.path());
+        let duration = spec.facts.duration_secs.or(video.duration_secs);
+        run::with_progress(call, duration, progress).map_err(|e| encode_error(spec.source, e))?;
+        let file =
+            partial.persist(out).map_err(|e| PackageError::Io { path: out.to_owned(), source: e.error })?;
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io(out))?;
+        Ok(())
+    }
+}
