@@ -407,7 +407,10 @@ mod tests {
 
     #[test]
     fn levels_are_the_lowest_that_fit() {
-        assert_eq!(Level::for_stream(854, 480, 30.0, 1200), Some(Level(30)));
+        assert_eq!(Level::for_stream(720, 480, 30.0, 1200), Some(Level(30)));
+        // 854×480 is 1620 macroblocks: at 30 fps past level 3.0's 40500 per second.
+        assert_eq!(Level::for_stream(854, 480, 30.0, 1200), Some(Level(31)));
+        assert_eq!(Level::for_stream(854, 480, 25.0, 1200), Some(Level(30)));
         assert_eq!(Level::for_stream(1280, 720, 30.0, 3000), Some(Level(31)));
         assert_eq!(Level::for_stream(1280, 720, 60.0, 3000), Some(Level(32)));
         assert_eq!(Level::for_stream(1920, 1080, 30.0, 5000), Some(Level(40)));
