@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: set up, build, make a sample video with real
-# speech, and run babelcast on it: probe it and caption it.
+# speech, and run babelcast on it: probe it, caption it, and package it as HLS with
+# its captions plus an English MP4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -31,3 +32,11 @@ echo "== babelcast transcribe $sample -o out"
 "$babelcast_bin" transcribe "$sample" -o out
 echo
 cat out/sample.vtt
+echo
+echo "== babelcast package $sample -o out/hls --captions en=out/sample.vtt"
+"$babelcast_bin" package "$sample" -o out/hls --language en --captions en=out/sample.vtt
+echo
+echo "== babelcast mp4 $sample -o out/mp4/en.mp4 --captions en=out/sample.vtt"
+"$babelcast_bin" mp4 "$sample" -o out/mp4/en.mp4 --language en --captions en=out/sample.vtt
+echo
+echo "HLS master playlist: $PWD/out/hls/master.m3u8 (serve out/hls over HTTP and open it in any HLS player)"

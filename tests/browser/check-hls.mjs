@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.BABELCAST_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM = process.env.CHECK_HLS_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Ladder benchmark, in one run on one generated 60-second 1080p30 clip:
+#   babelcast   `babelcast package` (probe, one-decode ladder, measuring, master)
+#   reference   one hand-written ffmpeg command making the same rungs with the same
+#               settings (one decode, split to three scalers, one HLS muxer)
+#   per-rung    each rung from its own decode: three ffmpeg runs one after another
+#               (audio with the first)
+# Prints each wall time (best of N runs for the first two) and the ratios
+# babelcast/reference (goal: at most 1.05) and babelcast/per-rung (goal: clearly
+# below 1).
+#   bench/ladder.sh [runs]   (default 2; about 6 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+scripts/setup.sh >/dev/null
+runs="${1:-2}"
+
+work="$HOME/.cache/babelcast/bench/ladder"
+mkdir -p "$work"
+src="$work/source-1080p60s.mp4"
+if [ ! -s "$src" ]; then
+  echo "bench: generating $src"
+  ffmpeg -v error -y -nostdin -f lavfi -i "testsrc2=size=1920x1080:rate=30" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 60 \
+    -c:v libx264 -preset ultrafast -crf 16 -pix_fmt yuv420p -c:a aac -b:a 192k "$src"
+fi
+
+# The settings babelcast uses by default (crates/media/src/ladder.rs, hls.rs).
+preset=veryfast
+common=(-c:v libx264 -preset "$preset" -profile:v high -g 180 -keyint_min 180 -sc_threshold 0
+  -force_key_frames "expr:gte(t,n_forced*6)")
+rung() { # index width height kbps max level
+  echo "-b:v:$1 ${4}k -maxrate:v:$1 ${5}k -bufsize:v:$1 $(( $5 * 2 ))k -level:v:$1 $6"
+}
+audio=(-c:a aac -b:a 128k -ar 48000 -ac 2)
+hls() { # dir
+  echo "-f hls -hls_time 6 -hls_playlist_type vod -hls_segment_type mpegts -hls_flags independent_segments"
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'; }
+
+run_babelcast() {
+  rm -rf "$work/babelcast"
+  local t; t=$(now)
+  "$babelcast_bin" package --preset "$preset" -o "$work/babelcast" "$src" >/dev/null 2>&1
+  elapsed "$t"
+}
+
+run_reference() {
+  rm -rf "$work/reference"; mkdir -p "$work/reference"
+  local t; t=$(now)
+  # shellcheck disable=SC2046
+  ffmpeg -nostdin -v error -y -protocol_whitelist file -i "file:$src" \
+    -filter_complex "[0:0]fps=fps=30,split=3[s0][s1][s2];[s0]scale=1920:1080:flags=bicubic,format=yuv420p,setsar=1[v0];[s1]scale=1280:720:flags=bicubic,format=yuv420p,setsar=1[v1];[s2]scale=854:480:flags=bicubic,format=yuv420p,setsar=1[v2]" \
+    -map "[v0]" $(rung 0 1920 1080 4500 5000 4.0) -map "[v1]" $(rung 1 1280 720 2700 3000 3.1) \
+    -map "[v2]" $(rung 2 854 480 1100 1200 3.1) "${common[@]}" -map 0:1 "${audio[@]}" \
+    $(hls) -var_stream_map "v:0,name:1080p v:1,name:720p v:2,name:480p a:0,name:audio" \
+    -hls_segment_filename "$work/reference/%v/seg_%05d.ts" "$work/reference/%v/index.m3u8"
+  elapsed "$t"
+}
+
+run_per_rung() {
+  rm -rf "$work/per-rung"; mkdir -p "$work/per-rung"
+  local t; t=$(now)
+  local i=0
+  for spec in "1920 1080 4500 5000 4.0" "1280 720 2700 3000 3.1" "854 480 1100 1200 3.1"; do
+    # shellcheck disable=SC2086
+    set -- $spec
+    local extra=(-an)
+    [ "$i" -eq 0 ] && extra=(-map 0:1 "${audio[@]}")
+    mkdir -p "$work/per-rung/$2p"
+    # shellcheck disable=SC2046
+    ffmpeg -nostdin -v error -y -protocol_whitelist file -i "file:$src" \
+      -filter_complex "[0:0]fps=fps=30,scale=$1:$2:flags=bicubic,format=yuv420p,setsar=1[v]" \
+      -map "[v]" $(rung 0 "$1" "$2" "$3" "$4" "$5") "${common[@]}" "${extra[@]}" \
+      $(hls) -hls_segment_filename "$work/per-rung/$2p/seg_%05d.ts" "$work/per-rung/$2p/index.m3u8"
+    i=$((i + 1))
+  done
+  elapsed "$t"
+}
+
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+
+echo "bench: $(nproc) cores, x264 preset $preset, rungs 1080p/720p/480p, 60 s of 1080p30"
+b=(); r=()
+for k in $(seq "$runs"); do
+  r+=("$(run_reference)"); b+=("$(run_babelcast)")
+  echo "  run $k: reference ${r[-1]} s, babelcast ${b[-1]} s"
+done
+p=$(run_per_rung)
+echo "  per-rung (3 decodes): $p s"
+bb=$(best "${b[@]}"); rr=$(best "${r[@]}")
+printf 'babelcast %.2f s | reference single command %.2f s | per-rung decodes %.2f s\n' "$bb" "$rr" "$p"
+awk -v b="$bb" -v r="$rr" -v p="$p" 'BEGIN {
+  printf "babelcast / reference = %.3f (goal <= 1.05)\n", b / r
+  printf "babelcast / per-rung  = %.3f (goal < 1)\n", b / p }'

@@ -1,0 +1,136 @@
+//! The package as viewers meet it: served on localhost and played by hls.js in
+//! Debian's chromium (driven by playwright-core through `tests/browser/check-hls.mjs`,
+//! installed by `scripts/test-fixtures.sh`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{babelcast, ffmpeg};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the browser checker on a package and returns what the player saw.
+fn play(pkg: &Path, extra: &[&str]) -> Value {
+    let script = repo().join("tests/browser/check-hls.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(pkg)
+        .arg("master.m3u8")
+        .args(extra)
+        .output()
+        .expect("node is installed (scripts/test-fixtures.sh)");
+    assert!(
+        out.status.success(),
+        "the browser checker could not run (run scripts/test-fixtures.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the checker prints JSON")
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.as_array().expect("array").iter().map(|t| t[key].as_str().unwrap_or("").to_owned()).collect()
+}
+
+#[test]
+fn hls_js_in_chromium_plays_every_rung_audio_track_and_caption_track() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // veryfast: x264 with B-frames, so video timestamps start after the audio's and
+    // the caption time map must account for it.
+    std::fs::write(
+        tmp.path().join("babelcast.toml"),
+        "[media.ladder]\npreset = \"veryfast\"\n\
+         [[media.ladder.rungs]]\nheight = 360\nbitrate_kbps = 600\nmax_kbps = 700\n\
+         [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 300\nmax_kbps = 350\n",
+    )
+    .expect("config");
+    let src = tmp.path().join("talk.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "14",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        src.to_str().expect("utf-8"),
+    ]);
+    let dub = tmp.path().join("dub-es.wav");
+    ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=660", "-t", "14", dub.to_str().expect("utf-8")]);
+    let en = tmp.path().join("en.vtt");
+    // A cue spanning the 6 s segment boundary, and one at exactly 10.0 s.
+    std::fs::write(
+        &en,
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello there\n\n\
+         00:00:05.000 --> 00:00:07.000\nAcross the boundary\n\n\
+         00:00:10.000 --> 00:00:11.500\nTen seconds in\n",
+    )
+    .expect("vtt");
+    let es = tmp.path().join("es.srt");
+    std::fs::write(
+        &es,
+        "1\n00:00:01,000 --> 00:00:03,000\nHola\n\n2\n00:00:10,000 --> 00:00:11,500\nDiez segundos\n",
+    )
+    .expect("srt");
+    let pkg = tmp.path().join("pkg");
+    let out = babelcast(tmp.path())
+        .args(["package", "--language", "en", "--captions"])
+        .arg(format!("en={}", en.display()))
+        .arg("--captions")
+        .arg(format!("es={}", es.display()))
+        .arg("--audio")
+        .arg(format!("es={}", dub.display()))
+        .arg("-o")
+        .arg(&pkg)
+        .arg(&src)
+        .output()
+        .expect("babelcast runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let seen = play(&pkg, &["--cue-at", "10", "--cue-lang", "en", "--cue-tolerance", "0.1"]);
+    let report = serde_json::to_string_pretty(&seen).unwrap_or_default();
+    assert_eq!(seen["hlsSupported"], true, "{report}");
+    assert_eq!(seen["errors"], Value::Array(Vec::new()), "no player errors: {report}");
+    assert_eq!(seen["http"]["notFound"], Value::Array(Vec::new()), "every URI resolves: {report}");
+
+    let mut heights: Vec<u64> =
+        seen["levels"].as_array().expect("levels").iter().filter_map(|l| l["height"].as_u64()).collect();
+    heights.sort_unstable();
+    assert_eq!(heights, [240, 360], "{report}");
+
+    assert_eq!(strings(&seen["audioTracks"], "lang"), ["en", "es"], "{report}");
+    assert_eq!(strings(&seen["audioTracks"], "name"), ["English", "Español"], "{report}");
+    assert_eq!(strings(&seen["subtitleTracks"], "lang"), ["en", "es"], "{report}");
+    assert_eq!(strings(&seen["subtitleTracks"], "name"), ["English", "Español"], "{report}");
+
+    assert_eq!(seen["playback"]["advanced"], true, "{report}");
+    for switch in seen["audioSwitch"].as_array().expect("audioSwitch") {
+        assert_eq!(switch["ok"], true, "audio track {} plays: {report}", switch["lang"]);
+    }
+    let cues = seen["subtitleCues"].as_array().expect("subtitleCues");
+    assert_eq!(cues.len(), 2, "{report}");
+    for (track, expected) in cues.iter().zip([3, 2]) {
+        assert_eq!(track["ok"], true, "{report}");
+        // The cue repeated in two segments is shown once.
+        assert_eq!(track["cueCount"], expected, "{} cues of {}: {report}", expected, track["lang"]);
+    }
+    let timing = &seen["cueTiming"];
+    let shown = timing["shownAt"].as_f64().unwrap_or_else(|| panic!("the 10 s cue was shown: {report}"));
+    assert!((shown - 10.0).abs() <= 0.1, "the cue at 10.0 s is on screen at {shown} s: {report}");
+    assert_eq!(timing["text"], "Ten seconds in", "{report}");
+}
