@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use babelcast_media::LadderConfig;
+use babelcast_pipeline::PipelineConfig;
+pub use babelcast_pipeline::SpeechConfig;
 use babelcast_process::Program;
-use babelcast_speech::ComputeType;
+use babelcast_server::webhooks::Webhook;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -32,36 +34,54 @@ pub struct Config {
     pub python: PathBuf,
     /// Speech to text.
     pub speech: SpeechConfig,
+    /// `babelcast serve` and `babelcast run`: the data folder, the queue, HTTP.
+    pub server: ServerSection,
 }
 
-/// Speech-to-text settings (each also a `babelcast transcribe` flag).
+/// The pipeline service's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SpeechConfig {
-    /// A model name from the models directory (`whisper-base`), or a path to a
-    /// CTranslate2 Whisper model folder.
-    pub model: String,
-    /// A Whisper language code (`en`, `es`), or `auto` to detect it.
-    pub language: String,
-    /// Beam width.
-    pub beam_size: usize,
-    /// `int8` (fast) or `float32`.
-    pub compute_type: ComputeType,
-    /// Inference threads; 0 uses every core.
-    pub threads: usize,
-    /// Skip non-speech with Silero VAD before Whisper.
-    pub vad: bool,
+pub struct ServerSection {
+    /// Where `serve` listens.
+    pub listen: String,
+    /// The data folder: the database, uploads, videos and the stage cache.
+    pub data_dir: PathBuf,
+    /// The bearer token for uploads. Unset: one is generated on first start, saved
+    /// as `<data_dir>/api-token` and printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Worker tasks running stages in this process.
+    pub workers: usize,
+    /// How long a claimed job stays claimed without a heartbeat, seconds.
+    pub lease_secs: u64,
+    /// Attempts per stage before it is dead.
+    pub max_attempts: i64,
+    /// Seconds before the first retry of a failed stage; doubled for each further one.
+    pub retry_backoff_secs: u64,
+    /// How long a signed playback link works, seconds.
+    pub playback_ttl_secs: u64,
+    /// Seconds a file in the watch folder must stay unchanged before it is ingested.
+    pub watch_settle_secs: u64,
+    /// Webhook receivers: `[[server.webhooks]]` tables of `url` and `secret`.
+    pub webhooks: Vec<Webhook>,
 }
 
-impl Default for SpeechConfig {
+impl Default for ServerSection {
     fn default() -> Self {
-        SpeechConfig {
-            model: "whisper-base".into(),
-            language: "auto".into(),
-            beam_size: 5,
-            compute_type: ComputeType::Int8,
-            threads: 0,
-            vad: true,
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: "data".into(),
+            token: None,
+            max_upload_bytes: 8 << 30,
+            workers: 2,
+            lease_secs: 30,
+            max_attempts: 3,
+            retry_backoff_secs: 5,
+            playback_ttl_secs: 6 * 3600,
+            watch_settle_secs: 2,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -89,6 +109,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             python: "python3".into(),
             speech: SpeechConfig::default(),
+            server: ServerSection::default(),
         }
     }
 }
@@ -157,6 +178,22 @@ impl Config {
     /// The ffmpeg program as configured.
     pub fn ffmpeg(&self) -> Program {
         Program::ffmpeg().at(&self.media.ffmpeg)
+    }
+
+    /// What the pipeline needs, with its data in `data_dir`.
+    pub fn pipeline(&self, data_dir: &Path) -> PipelineConfig {
+        PipelineConfig {
+            data_dir: data_dir.to_owned(),
+            models_dir: std::path::absolute(&self.models_dir).unwrap_or_else(|_| self.models_dir.clone()),
+            ffmpeg: self.ffmpeg(),
+            ffprobe: self.ffprobe(),
+            probe_timeout: self.probe_timeout(),
+            speech: self.speech.clone(),
+            ladder: self.media.ladder.clone(),
+            lease: Duration::from_secs(self.server.lease_secs.max(1)),
+            max_attempts: self.server.max_attempts.max(1),
+            backoff: Duration::from_secs(self.server.retry_backoff_secs),
+        }
     }
 
     /// The Python program used for model fetching.

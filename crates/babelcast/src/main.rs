@@ -4,6 +4,7 @@
 mod config;
 mod models_cmd;
 mod package_cmd;
+mod serve_cmd;
 mod transcribe_cmd;
 
 use std::path::PathBuf;
@@ -75,13 +76,23 @@ enum Command {
     /// Write an MP4 of a video with chosen audio tracks and soft (or burned-in)
     /// subtitles, each tagged with its language.
     Mp4(package_cmd::Mp4Args),
+    /// Run the service: the HTTP API, the player page and a pool of workers, on
+    /// SQLite and a local data folder.
+    ///
+    /// Prints the address; on first start also the generated API token. Stops on
+    /// Ctrl-C or SIGTERM after the running stages finish.
+    Serve(serve_cmd::ServeArgs),
+    /// Run the whole pipeline on one file, here and now, with a progress bar per
+    /// stage: probe, encode (ladder + HLS) in parallel with transcription, then the
+    /// captions into the package. Prints the master playlist's path.
+    Run(serve_cmd::RunArgs),
     /// Print the effective configuration as TOML.
     Config,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, matches!(cli.command, Command::Serve(_)));
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -92,10 +103,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, serving: bool) {
     let default = match verbose {
+        // A server logs what it does; a command's own output says enough.
+        0 if serving => "warn,babelcast_pipeline=info,babelcast_server=info",
         0 => "warn",
-        1 => "warn,babelcast=debug,babelcast_process=debug,babelcast_media=debug,babelcast_models=debug",
+        1 => {
+            "warn,babelcast=debug,babelcast_process=debug,babelcast_media=debug,babelcast_models=debug,babelcast_pipeline=debug,babelcast_server=debug"
+        }
         _ => "debug,babelcast=trace,babelcast_process=trace,babelcast_media=trace,babelcast_models=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -131,6 +146,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             package_cmd::mp4(&config, args, &runtime)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve_cmd::serve(&config, args, &runtime),
+        Command::Run(args) => serve_cmd::run(&config, args, &runtime),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)

@@ -5,18 +5,12 @@
 //! with a progress bar on the audio done, and turned into cues by the caption rules.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use anyhow::Context;
-use babelcast_core::{CaptionProfile, Millis, Transcript, captions, subtitle};
-use babelcast_media::{AudioDecoder, AudioProxy, Prober};
-use babelcast_models::ModelsDir;
-use babelcast_speech::{
-    ComputeType, SampleSource, SpeechError, SpeechGate, TimeMap, TranscribeOptions, Transcription, Vad,
-    VadOptions, WhisperModel,
-};
+use babelcast_core::{Transcript, subtitle};
+use babelcast_media::Prober;
+use babelcast_pipeline::speech::transcribe_file;
+use babelcast_speech::ComputeType;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -64,23 +58,6 @@ pub struct TranscribeArgs {
     no_vad: bool,
 }
 
-/// Reads the proxy as a sample source and counts the input read, for progress.
-struct ProxySource {
-    proxy: AudioProxy,
-    read: Arc<AtomicU64>,
-    scratch: Vec<f32>,
-}
-
-impl SampleSource for ProxySource {
-    fn read(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize, SpeechError> {
-        self.scratch.resize(max.min(1 << 16), 0.0);
-        let n = self.proxy.read(&mut self.scratch).map_err(|e| SpeechError::Audio(e.to_string()))?;
-        buf.extend_from_slice(&self.scratch[..n]);
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let mut speech = config.speech.clone();
     if let Some(model) = args.model {
@@ -93,99 +70,46 @@ pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runt
     speech.compute_type = args.compute_type.unwrap_or(speech.compute_type);
     speech.threads = args.threads.unwrap_or(speech.threads);
     speech.vad &= !args.no_vad;
-    let threads = match speech.threads {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n,
-    };
 
     let prober = Prober::new(config.ffprobe(), config.probe_timeout());
     let facts = runtime.block_on(prober.probe(&args.file))?;
-    // Opened before the model loads: a file without audio fails at once.
-    let proxy = AudioDecoder::new(config.ffmpeg()).open(&args.file, &facts, None)?;
-    let duration = proxy.duration_secs();
-
-    let models = ModelsDir::new(&config.models_dir);
-    let model = if Path::new(&speech.model).is_dir() {
-        WhisperModel::load_path(Path::new(&speech.model), speech.compute_type, threads)?
-    } else {
-        WhisperModel::load(&models, &speech.model, speech.compute_type, threads)?
-    };
-    let options = TranscribeOptions {
-        language: (speech.language != "auto").then(|| speech.language.clone()),
-        beam_size: speech.beam_size,
-        ..TranscribeOptions::default()
-    };
-
-    let read = Arc::new(AtomicU64::new(0));
-    let source = ProxySource { proxy, read: Arc::clone(&read), scratch: Vec::new() };
-
+    let duration = facts.audio.first().and_then(|a| a.duration_secs).or(facts.duration_secs);
     let bar = progress_bar(duration);
-    let started = Instant::now();
-    let mut on_progress = |_: f64| bar.set_position(read.load(Ordering::Relaxed) / 16);
-    let (transcription, map) = if speech.vad {
-        // Cut long speech spans at their longest pause so the gate holds at most
-        // two minutes of audio.
-        let vad_options = VadOptions { max_speech_s: Some(120.0), ..VadOptions::default() };
-        let detector = Vad::load(&models)?.detector(vad_options)?;
-        let mut gate = SpeechGate::new(source, detector);
-        let t = model.transcribe(&mut gate, &options, &mut on_progress)?;
-        (t, Some(gate.time_map().clone()))
-    } else {
-        let mut source = source;
-        (model.transcribe(&mut source, &options, &mut on_progress)?, None)
-    };
-    let elapsed = started.elapsed().as_secs_f64();
+    let outcome =
+        transcribe_file(&speech, &config.models_dir, config.ffmpeg(), &args.file, &facts, &mut |f| {
+            if let Some(d) = duration {
+                bar.set_position((f * d * 1000.0) as u64);
+            }
+        })?;
     bar.finish_and_clear();
 
-    let input_secs = read.load(Ordering::Relaxed) as f64 / 16_000.0;
-    let words = words_on_input_timeline(&transcription, map.as_ref());
-    let cues = captions::cues_from_words(&words, &CaptionProfile::default());
-    let transcript = Transcript {
-        language: transcription.language.clone(),
-        model: model.name().to_owned(),
-        duration: Millis::from_secs_f64(input_secs),
-        words,
-        cues,
-    };
-    let written = write_outputs(&args.out, &args.file, &args.format, &transcript)?;
-
+    let transcript = &outcome.transcript;
+    let written = write_outputs(&args.out, &args.file, &args.format, transcript)?;
     eprintln!(
         "{}: language {} ({:.0}%), {:.1} s of audio{}, {} words, {} cues, {:.1} s ({:.2}x real time)",
         args.file.display(),
-        transcription.language,
-        transcription.language_probability * 100.0,
-        input_secs,
-        map.map(|m| format!(" ({:.1} s of speech)", m.speech_secs())).unwrap_or_default(),
+        transcript.language,
+        outcome.language_probability * 100.0,
+        outcome.input_secs,
+        outcome.speech_secs.map(|s| format!(" ({s:.1} s of speech)")).unwrap_or_default(),
         transcript.words.len(),
         transcript.cues.len(),
-        elapsed,
-        if input_secs > 0.0 { elapsed / input_secs } else { 0.0 },
+        outcome.elapsed_secs,
+        if outcome.input_secs > 0.0 { outcome.elapsed_secs / outcome.input_secs } else { 0.0 },
     );
     if transcript.words.is_empty() {
         eprintln!("warning: no speech was found; the caption files are empty");
     }
-    if transcription.dropped_windows > 0 {
+    if outcome.dropped_windows > 0 {
         eprintln!(
             "warning: {} window(s) of repeated text were dropped as hallucination",
-            transcription.dropped_windows
+            outcome.dropped_windows
         );
     }
     for path in written {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
-}
-
-/// Words with times on the input's timeline (the VAD gate removed silences).
-fn words_on_input_timeline(t: &Transcription, map: Option<&TimeMap>) -> Vec<babelcast_core::Word> {
-    let mut words = t.words();
-    if let Some(map) = map {
-        for w in &mut words {
-            w.start = Millis::from_secs_f64(map.to_input_secs(w.start.as_secs_f64()));
-            w.end = Millis::from_secs_f64(map.to_input_secs(w.end.as_secs_f64())).max(w.start);
-        }
-    }
-    words
 }
 
 fn progress_bar(duration: Option<f64>) -> ProgressBar {

@@ -1,0 +1,250 @@
+//! `babelcast serve` and `babelcast run`: the pipeline as a service, and the same
+//! pipeline one-shot with progress bars.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use babelcast_jobs::{Db, VideoState};
+use babelcast_pipeline::{ALL_STAGES, Pipeline, VideoOptions, WorkerPool};
+use babelcast_server::{ServerConfig, Signer};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+
+/// Arguments of `babelcast serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on, e.g. 127.0.0.1:8080; port 0 picks a free one
+    /// [config: server.listen].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The data folder [config: server.data_dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Also ingest video files that appear in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub watch: Option<PathBuf>,
+    /// Run no workers here: an API-only node [config: server.workers = 0].
+    #[arg(long)]
+    pub no_workers: bool,
+}
+
+/// Arguments of `babelcast run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The video.
+    pub file: PathBuf,
+    /// The data folder the outputs go to (videos/{id}/...).
+    #[arg(short, long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+    /// The spoken language (a Whisper code such as en), or auto.
+    #[arg(long, default_value = "auto")]
+    pub language: String,
+}
+
+/// Reads a secret from `path`, or creates it with `len` random bytes (hex), 0600.
+/// Returns it and whether it was created.
+fn secret_file(path: &Path, len: usize) -> anyhow::Result<(String, bool)> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let text = text.trim().to_owned();
+        if !text.is_empty() {
+            return Ok((text, false));
+        }
+    }
+    let bytes: Vec<u8> = (0..len).map(|_| fastrand::u8(..)).collect();
+    let secret = hex::encode(bytes);
+    babelcast_store::write_atomic(path, secret.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok((secret, true))
+}
+
+async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Pipeline> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let data_dir = std::path::absolute(data_dir)?;
+    let db = Db::open(&data_dir.join("babelcast.db")).await?;
+    let pipeline = Pipeline::new(db, config.pipeline(&data_dir))?;
+    pipeline.recover(true).await?;
+    Ok(pipeline)
+}
+
+/// `babelcast serve`.
+pub fn serve(
+    config: &Config,
+    args: ServeArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    runtime.block_on(async {
+        let data_dir = args.data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+        let pipeline = open(config, &data_dir).await?;
+        let data_dir = pipeline.config().data_dir.clone();
+        let token = match &config.server.token {
+            Some(token) => token.clone(),
+            None => {
+                let path = data_dir.join("api-token");
+                let (token, created) = secret_file(&path, 24)?;
+                if created {
+                    println!("generated the API token (saved in {}): {token}", path.display());
+                }
+                token
+            }
+        };
+        let (key, _) = secret_file(&data_dir.join("signing-key"), 32)?;
+        let server = ServerConfig {
+            token,
+            signer: Signer::new(key.into_bytes()),
+            max_upload_bytes: config.server.max_upload_bytes,
+            playback_ttl: Duration::from_secs(config.server.playback_ttl_secs),
+        };
+        let watch = match &args.watch {
+            Some(dir) => Some(babelcast_server::watch_folder::check(dir, &data_dir)?),
+            None => None,
+        };
+        let listen = args.listen.unwrap_or_else(|| config.server.listen.clone());
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+
+        let workers = if args.no_workers { 0 } else { config.server.workers };
+        let pool = WorkerPool::start(
+            &pipeline,
+            workers,
+            ALL_STAGES,
+            &format!("{}-{}", hostname(), std::process::id()),
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let hooks = tokio::spawn(babelcast_server::webhooks::run(
+            pipeline.db().clone(),
+            config.server.webhooks.clone(),
+            Duration::from_secs(1),
+            stopped.clone(),
+        ));
+        let watcher = watch.map(|dir| {
+            let settle = Duration::from_secs(config.server.watch_settle_secs);
+            tokio::spawn(babelcast_server::watch_folder::run(
+                pipeline.clone(),
+                dir,
+                settle,
+                VideoOptions::default(),
+                stopped.clone(),
+            ))
+        });
+
+        println!("babelcast is serving on http://{addr} (data: {}, workers: {workers})", data_dir.display());
+        let _ = std::io::stdout().flush();
+        let app = babelcast_server::router(pipeline, server);
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+
+        eprintln!(
+            "stopping: waiting for running stages to finish (send SIGKILL to stop at once; leases recover)"
+        );
+        let _ = stop.send(true);
+        pool.shutdown().await;
+        let _ = hooks.await;
+        if let Some(w) = watcher {
+            let _ = w.await;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "worker".into())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// `babelcast run`.
+pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    runtime.block_on(async {
+        let pipeline = open(config, &args.out).await?;
+        let options = VideoOptions { language: args.language.clone(), ..VideoOptions::default() };
+        let id = pipeline.ingest_path(&args.file, options).await?;
+        let pool = WorkerPool::start(&pipeline, config.server.workers.max(1), ALL_STAGES, "run");
+
+        // Progress bars per stage, fed by the video's event log.
+        let bars = MultiProgress::new();
+        let style = ProgressStyle::with_template("{prefix:>11} [{bar:30}] {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let mut stage_bars: HashMap<String, ProgressBar> = HashMap::new();
+        let mut after = 0;
+        let state = loop {
+            for event in pipeline.db().events(id.as_str(), after).await? {
+                after = event.id;
+                let stage = event.stage.clone().unwrap_or_default();
+                let bar = |bars: &MultiProgress, map: &mut HashMap<String, ProgressBar>| {
+                    map.entry(stage.clone())
+                        .or_insert_with(|| {
+                            let b = bars.add(ProgressBar::new(1000));
+                            b.set_style(style.clone());
+                            b.set_prefix(stage.clone());
+                            b
+                        })
+                        .clone()
+                };
+                match event.kind.as_str() {
+                    "stage_started" => bar(&bars, &mut stage_bars).set_message("running"),
+                    "progress" => {
+                        let f = event.data.as_ref().and_then(|d| d["fraction"].as_f64()).unwrap_or(0.0);
+                        bar(&bars, &mut stage_bars).set_position((f * 1000.0) as u64);
+                    }
+                    "stage_finished" => {
+                        let b = bar(&bars, &mut stage_bars);
+                        b.set_position(1000);
+                        b.finish_with_message(event.message.clone());
+                    }
+                    "stage_retrying" | "stage_failed" => {
+                        bar(&bars, &mut stage_bars).abandon_with_message(event.message.clone())
+                    }
+                    "warning" | "playable" | "captions_published" => {
+                        let _ = bars.println(format!("{}: {}", event.kind, event.message));
+                    }
+                    _ => {}
+                }
+            }
+            let video = pipeline.db().video(id.as_str()).await?.context("the video vanished")?;
+            if video.state.is_final() {
+                break video;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        pool.shutdown().await;
+        let layout = pipeline.layout();
+        eprintln!("video {id}: {}", state.state.as_str());
+        for warning in &state.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if let Some(error) = &state.error {
+            eprintln!("error: {error}");
+        }
+        let master = layout.master_playlist(&id);
+        if master.is_file() {
+            println!("{}", master.display());
+        }
+        for entry in std::fs::read_dir(layout.video_dir(&id).join("captions")).into_iter().flatten().flatten()
+        {
+            eprintln!("captions: {}", entry.path().display());
+        }
+        Ok(if state.state == VideoState::Failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    })
+}

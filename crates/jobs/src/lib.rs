@@ -1,0 +1,800 @@
+//! The durable state of the pipeline: videos, stage jobs, the event log and the
+//! stage cache, in one SQLite database (WAL mode, migrations embedded and run at
+//! open).
+//!
+//! **The queue.** A stage of a video is one row in `jobs` (unique per video and
+//! stage, so enqueueing twice is harmless). A worker *claims* a job in one
+//! statement, which sets a lease; while it works it *heartbeats* to extend the
+//! lease. A worker that dies (kill -9, a lost machine) stops heartbeating, the lease
+//! runs out and any worker claims the job again. A failed attempt is retried after
+//! a backoff that doubles each time; once `max_attempts` are used up the job is
+//! **dead**, its last error kept. A job's outcome only counts if the worker still
+//! holds the lease (a worker that lost its lease cannot overwrite the new owner's
+//! result).
+//!
+//! **The cache.** A stage's output is recorded under its cache key only once it is
+//! complete on disk, so a crash never leaves a key pointing at half a file.
+//!
+//! Times are Unix milliseconds from the database's point of view of "now", passed
+//! in by the caller (tests use their own clock).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use babelcast_core::ErrorCode;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+/// The embedded migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+}
+
+impl ErrorCode for DbError {
+    fn code(&self) -> &'static str {
+        match self {
+            DbError::Open { .. } => "database_open",
+            DbError::Migrate(_) => "database_migrate",
+            DbError::Query(_) => "database_query",
+            DbError::Corrupt(_) => "database_corrupt",
+        }
+    }
+
+    fn is_client_error(&self) -> bool {
+        false
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where a video stands as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoState {
+    /// Stages are queued or running.
+    Processing,
+    /// Every stage finished.
+    Completed,
+    /// Published, but something was left out (e.g. captions); see the warnings.
+    CompletedWithWarnings,
+    /// Nothing could be published; see the error.
+    Failed,
+}
+
+impl VideoState {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoState::Processing => "processing",
+            VideoState::Completed => "completed",
+            VideoState::CompletedWithWarnings => "completed_with_warnings",
+            VideoState::Failed => "failed",
+        }
+    }
+
+    /// Whether nothing more will happen.
+    pub fn is_final(self) -> bool {
+        self != VideoState::Processing
+    }
+}
+
+impl FromStr for VideoState {
+    type Err = DbError;
+
+    fn from_str(s: &str) -> Result<VideoState, DbError> {
+        Ok(match s {
+            "processing" => VideoState::Processing,
+            "completed" => VideoState::Completed,
+            "completed_with_warnings" => VideoState::CompletedWithWarnings,
+            "failed" => VideoState::Failed,
+            other => return Err(DbError::Corrupt(format!("video state {other:?}"))),
+        })
+    }
+}
+
+/// Where one stage job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting to be claimed (possibly after a backoff).
+    Queued,
+    /// Claimed by a worker holding a lease.
+    Running,
+    /// Finished.
+    Done,
+    /// Failed every attempt; its last error is kept.
+    Dead,
+}
+
+impl JobState {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+impl FromStr for JobState {
+    type Err = DbError;
+
+    fn from_str(s: &str) -> Result<JobState, DbError> {
+        Ok(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "dead" => JobState::Dead,
+            other => return Err(DbError::Corrupt(format!("job state {other:?}"))),
+        })
+    }
+}
+
+/// A video as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Video {
+    /// Its id.
+    pub id: String,
+    /// When it was received, Unix ms.
+    pub created_ms: i64,
+    /// When it last changed, Unix ms.
+    pub updated_ms: i64,
+    /// The uploaded file's name, for display only.
+    pub source_name: String,
+    /// SHA-256 of the upload, hex.
+    pub source_sha256: String,
+    /// The extension the source is stored under (`mp4`).
+    pub source_ext: String,
+    /// The submission options, JSON.
+    pub options: serde_json::Value,
+    /// Where it stands.
+    pub state: VideoState,
+    /// Warnings: what was left out and why.
+    pub warnings: Vec<String>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// A new video to record.
+#[derive(Debug, Clone)]
+pub struct NewVideo {
+    /// Its id.
+    pub id: String,
+    /// The uploaded file's name.
+    pub source_name: String,
+    /// SHA-256 of the upload, hex.
+    pub source_sha256: String,
+    /// The stored source's extension.
+    pub source_ext: String,
+    /// The submission options.
+    pub options: serde_json::Value,
+}
+
+/// A stage job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its id.
+    pub id: i64,
+    /// The video.
+    pub video_id: String,
+    /// The stage name (`probe`, `encode`, ...).
+    pub stage: String,
+    /// Where it stands.
+    pub state: JobState,
+    /// Attempts started so far.
+    pub attempts: i64,
+    /// Attempts allowed.
+    pub max_attempts: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When the current or last attempt started.
+    pub started_ms: Option<i64>,
+    /// When it finished.
+    pub finished_ms: Option<i64>,
+}
+
+/// One entry of a video's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increasing id (the SSE event id).
+    pub id: i64,
+    /// The video.
+    pub video_id: String,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// What kind: `received`, `stage_started`, `stage_finished`, `stage_failed`,
+    /// `stage_retrying`, `progress`, `warning`, `playable`, `captions_published`,
+    /// `completed`, `failed`, ...
+    pub kind: String,
+    /// The stage it is about, if any.
+    pub stage: Option<String>,
+    /// A human sentence.
+    pub message: String,
+    /// Details (outputs, progress fraction, ...).
+    pub data: Option<serde_json::Value>,
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Queued again, to run after this Unix ms.
+    Retrying {
+        /// When.
+        at_ms: i64,
+    },
+    /// No attempts left: the job is dead.
+    Dead,
+    /// The worker no longer held the job (its lease ran out and another took it).
+    LeaseLost,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+fn video_from(row: &sqlx::sqlite::SqliteRow) -> Result<Video, DbError> {
+    let options: String = row.try_get("options")?;
+    let warnings: String = row.try_get("warnings")?;
+    let state: String = row.try_get("state")?;
+    Ok(Video {
+        id: row.try_get("id")?,
+        created_ms: row.try_get("created_ms")?,
+        updated_ms: row.try_get("updated_ms")?,
+        source_name: row.try_get("source_name")?,
+        source_sha256: row.try_get("source_sha256")?,
+        source_ext: row.try_get("source_ext")?,
+        options: serde_json::from_str(&options).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        state: state.parse()?,
+        warnings: serde_json::from_str(&warnings).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn job_from(row: &sqlx::sqlite::SqliteRow) -> Result<Job, DbError> {
+    let state: String = row.try_get("state")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        video_id: row.try_get("video_id")?,
+        stage: row.try_get("stage")?,
+        state: state.parse()?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        last_error: row.try_get("last_error")?,
+        started_ms: row.try_get("started_ms")?,
+        finished_ms: row.try_get("finished_ms")?,
+    })
+}
+
+fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<Event, DbError> {
+    let data: Option<String> = row.try_get("data")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        video_id: row.try_get("video_id")?,
+        at_ms: row.try_get("at_ms")?,
+        kind: row.try_get("kind")?,
+        stage: row.try_get("stage")?,
+        message: row.try_get("message")?,
+        data: data
+            .map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| DbError::Corrupt(e.to_string()))?,
+    })
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file and runs the migrations.
+    pub async fn open(path: &Path) -> Result<Db, DbError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a committed transaction survives a process crash; only
+            // an OS crash may lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| DbError::Open { path: path.display().to_string(), source })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    /// Records a new video, its first stage job and a `received` event, in one
+    /// transaction.
+    pub async fn create_video(
+        &self,
+        video: &NewVideo,
+        first_stage: &str,
+        max_attempts: i64,
+    ) -> Result<(), DbError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO videos (id, created_ms, updated_ms, source_name, source_sha256, source_ext, options, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'processing')",
+        )
+        .bind(&video.id)
+        .bind(now)
+        .bind(now)
+        .bind(&video.source_name)
+        .bind(&video.source_sha256)
+        .bind(&video.source_ext)
+        .bind(video.options.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms) VALUES (?, ?, 'queued', ?, ?, ?)",
+        )
+        .bind(&video.id)
+        .bind(first_stage)
+        .bind(max_attempts)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (video_id, at_ms, kind, message, data) VALUES (?, ?, 'received', ?, ?)",
+        )
+        .bind(&video.id)
+        .bind(now)
+        .bind(format!("received {}", video.source_name))
+        .bind(serde_json::json!({ "sha256": video.source_sha256 }).to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues a stage of a video unless it is already queued, running or done.
+    /// Returns whether a job was added.
+    pub async fn enqueue(&self, video_id: &str, stage: &str, max_attempts: i64) -> Result<bool, DbError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms)
+             VALUES (?, ?, 'queued', ?, ?, ?)",
+        )
+        .bind(video_id)
+        .bind(stage)
+        .bind(max_attempts)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Claims the oldest runnable job of one of `stages` for `worker`, with a lease
+    /// of `lease`: a queued job whose backoff is over, or a running job whose lease
+    /// ran out (its worker died).
+    pub async fn claim(
+        &self,
+        worker: &str,
+        stages: &[&str],
+        lease: Duration,
+    ) -> Result<Option<Job>, DbError> {
+        let now = now_ms();
+        let placeholders = vec!["?"; stages.len()].join(", ");
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', worker = ?, lease_ms = ?, attempts = attempts + 1, started_ms = ?
+             WHERE id = (
+                 SELECT id FROM jobs
+                 WHERE stage IN ({placeholders})
+                   AND ((state = 'queued' AND run_after_ms <= ?) OR (state = 'running' AND lease_ms < ?))
+                 ORDER BY run_after_ms, id LIMIT 1)
+             RETURNING *"
+        );
+        let mut query = sqlx::query(&sql).bind(worker).bind(now + ms(lease)).bind(now);
+        for stage in stages {
+            query = query.bind(*stage);
+        }
+        let row = query.bind(now).bind(now).fetch_optional(&self.pool).await?;
+        row.as_ref().map(job_from).transpose()
+    }
+
+    /// Extends the lease of a job `worker` holds. False if it no longer holds it.
+    pub async fn heartbeat(&self, job_id: i64, worker: &str, lease: Duration) -> Result<bool, DbError> {
+        let done =
+            sqlx::query("UPDATE jobs SET lease_ms = ? WHERE id = ? AND worker = ? AND state = 'running'")
+                .bind(now_ms() + ms(lease))
+                .bind(job_id)
+                .bind(worker)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a job `worker` holds as done. False if it no longer held it.
+    pub async fn complete(&self, job_id: i64, worker: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', finished_ms = ?, lease_ms = NULL, last_error = NULL
+             WHERE id = ? AND worker = ? AND state = 'running'",
+        )
+        .bind(now_ms())
+        .bind(job_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a failed attempt: queued again after `backoff × 2^(attempts-1)`, or
+    /// dead if no attempts are left or `permanent` (retrying cannot help, e.g. the
+    /// upload is not media).
+    pub async fn fail(
+        &self,
+        job_id: i64,
+        worker: &str,
+        error: &str,
+        permanent: bool,
+        backoff: Duration,
+    ) -> Result<Failure, DbError> {
+        let row = sqlx::query(
+            "SELECT attempts, max_attempts FROM jobs WHERE id = ? AND worker = ? AND state = 'running'",
+        )
+        .bind(job_id)
+        .bind(worker)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(Failure::LeaseLost) };
+        let attempts: i64 = row.try_get("attempts")?;
+        let max_attempts: i64 = row.try_get("max_attempts")?;
+        let now = now_ms();
+        let (state, failure) = if permanent || attempts >= max_attempts {
+            ("dead", Failure::Dead)
+        } else {
+            let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(16);
+            let at_ms = now + ms(backoff) * (1i64 << exponent);
+            ("queued", Failure::Retrying { at_ms })
+        };
+        let run_after = match failure {
+            Failure::Retrying { at_ms } => at_ms,
+            _ => now,
+        };
+        let done = sqlx::query(
+            "UPDATE jobs SET state = ?, last_error = ?, run_after_ms = ?, lease_ms = NULL,
+                 finished_ms = CASE WHEN ? = 'dead' THEN ? ELSE NULL END
+             WHERE id = ? AND worker = ? AND state = 'running'",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(run_after)
+        .bind(state)
+        .bind(now)
+        .bind(job_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(if done.rows_affected() == 1 { failure } else { Failure::LeaseLost })
+    }
+
+    /// A video.
+    pub async fn video(&self, id: &str) -> Result<Option<Video>, DbError> {
+        let row =
+            sqlx::query("SELECT * FROM videos WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(video_from).transpose()
+    }
+
+    /// Every video, newest first.
+    pub async fn videos(&self) -> Result<Vec<Video>, DbError> {
+        let rows = sqlx::query("SELECT * FROM videos ORDER BY created_ms DESC").fetch_all(&self.pool).await?;
+        rows.iter().map(video_from).collect()
+    }
+
+    /// A video's jobs, in creation order.
+    pub async fn jobs(&self, video_id: &str) -> Result<Vec<Job>, DbError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE video_id = ? ORDER BY id")
+            .bind(video_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from).collect()
+    }
+
+    /// Sets a video's state (and error).
+    pub async fn set_video_state(
+        &self,
+        id: &str,
+        state: VideoState,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE videos SET state = ?, error = ?, updated_ms = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(error)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives a processing video its final state. False if it was already final
+    /// (another worker settled it first), so the final event is written once.
+    pub async fn finish_video(
+        &self,
+        id: &str,
+        state: VideoState,
+        error: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE videos SET state = ?, error = ?, updated_ms = ? WHERE id = ? AND state = 'processing'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Adds a warning to a video (once: the same text is not repeated).
+    pub async fn add_warning(&self, id: &str, warning: &str) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("SELECT warnings FROM videos WHERE id = ?").bind(id).fetch_one(&mut *tx).await?;
+        let text: String = row.try_get("warnings")?;
+        let mut warnings: Vec<String> =
+            serde_json::from_str(&text).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        if !warnings.iter().any(|w| w == warning) {
+            warnings.push(warning.to_owned());
+            let json = serde_json::to_string(&warnings).map_err(|e| DbError::Corrupt(e.to_string()))?;
+            sqlx::query("UPDATE videos SET warnings = ?, updated_ms = ? WHERE id = ?")
+                .bind(json)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends an event; returns its id.
+    pub async fn add_event(
+        &self,
+        video_id: &str,
+        kind: &str,
+        stage: Option<&str>,
+        message: &str,
+        data: Option<serde_json::Value>,
+    ) -> Result<i64, DbError> {
+        let row = sqlx::query(
+            "INSERT INTO events (video_id, at_ms, kind, stage, message, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(video_id)
+        .bind(now_ms())
+        .bind(kind)
+        .bind(stage)
+        .bind(message)
+        .bind(data.map(|d| d.to_string()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// A video's events after `after_id` (0 for all), oldest first.
+    pub async fn events(&self, video_id: &str, after_id: i64) -> Result<Vec<Event>, DbError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE video_id = ? AND id > ? ORDER BY id")
+            .bind(video_id)
+            .bind(after_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from).collect()
+    }
+
+    /// Every video's events after `after_id`, oldest first, at most `limit`.
+    pub async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<Event>, DbError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from).collect()
+    }
+
+    /// The newest event's id (0 if there is none).
+    pub async fn latest_event_id(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM events").fetch_one(&self.pool).await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// The output recorded under a cache key.
+    pub async fn cached(&self, key: &str) -> Result<Option<String>, DbError> {
+        let row =
+            sqlx::query("SELECT path FROM cache WHERE key = ?").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get("path")).transpose()?)
+    }
+
+    /// Records a complete output under its cache key (the first record wins).
+    pub async fn put_cached(&self, key: &str, stage: &str, path: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT OR IGNORE INTO cache (key, stage, path, created_ms) VALUES (?, ?, ?, ?)")
+            .bind(key)
+            .bind(stage)
+            .bind(path)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Jobs by stage and state, for metrics.
+    pub async fn job_counts(&self) -> Result<Vec<(String, JobState, i64)>, DbError> {
+        let rows = sqlx::query("SELECT stage, state, COUNT(*) AS n FROM jobs GROUP BY stage, state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok((r.try_get("stage")?, state.parse()?, r.try_get("n")?))
+            })
+            .collect()
+    }
+
+    /// Finished jobs by stage: how many, and their total run time in ms (last
+    /// attempt), for metrics.
+    pub async fn stage_durations(&self) -> Result<Vec<(String, i64, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT stage, COUNT(*) AS n, COALESCE(SUM(finished_ms - started_ms), 0) AS total
+             FROM jobs WHERE state = 'done' AND started_ms IS NOT NULL AND finished_ms IS NOT NULL GROUP BY stage",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("stage")?, r.try_get("n")?, r.try_get("total")?))).collect()
+    }
+
+    /// A stored value.
+    pub async fn get_value(&self, key: &str) -> Result<Option<String>, DbError> {
+        let row =
+            sqlx::query("SELECT value FROM kv WHERE key = ?").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Stores a value.
+    pub async fn set_value(&self, key: &str, value: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = Db::open(&dir.path().join("babelcast.db")).await.expect("opens");
+        (dir, db)
+    }
+
+    fn video(id: &str) -> NewVideo {
+        NewVideo {
+            id: id.into(),
+            source_name: "a.mp4".into(),
+            source_sha256: "00".into(),
+            source_ext: "mp4".into(),
+            options: serde_json::json!({}),
+        }
+    }
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_job_is_claimed_once_and_completed_by_its_holder_only() {
+        let (_dir, db) = db().await;
+        db.create_video(&video("v1"), "probe", 3).await.expect("create");
+        let job = db.claim("w1", &["probe"], LEASE).await.expect("claim").expect("a job");
+        assert_eq!((job.stage.as_str(), job.attempts, job.state), ("probe", 1, JobState::Running));
+        assert!(db.claim("w2", &["probe"], LEASE).await.expect("claim").is_none(), "held by w1");
+        assert!(!db.complete(job.id, "w2").await.expect("complete"), "w2 does not hold it");
+        assert!(db.complete(job.id, "w1").await.expect("complete"));
+        assert_eq!(db.jobs("v1").await.expect("jobs")[0].state, JobState::Done);
+        assert!(!db.enqueue("v1", "probe", 3).await.expect("enqueue"), "a stage is queued once per video");
+    }
+
+    #[tokio::test]
+    async fn a_dead_workers_job_is_claimed_again_when_its_lease_runs_out() {
+        let (_dir, db) = db().await;
+        db.create_video(&video("v1"), "encode", 3).await.expect("create");
+        let job =
+            db.claim("dead", &["encode"], Duration::from_millis(50)).await.expect("claim").expect("job");
+        assert!(db.claim("w2", &["encode"], LEASE).await.expect("claim").is_none());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let again = db.claim("w2", &["encode"], LEASE).await.expect("claim").expect("reclaimed");
+        assert_eq!((again.id, again.attempts), (job.id, 2));
+        assert!(!db.heartbeat(job.id, "dead", LEASE).await.expect("hb"), "the old worker lost it");
+        assert_eq!(db.fail(job.id, "dead", "late", false, LEASE).await.expect("fail"), Failure::LeaseLost);
+        assert!(db.heartbeat(job.id, "w2", LEASE).await.expect("hb"));
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_then_the_job_dies_with_its_error() {
+        let (_dir, db) = db().await;
+        db.create_video(&video("v1"), "transcribe", 2).await.expect("create");
+        let job = db.claim("w", &["transcribe"], LEASE).await.expect("claim").expect("job");
+        let backoff = Duration::from_millis(100);
+        let Failure::Retrying { at_ms } = db.fail(job.id, "w", "boom 1", false, backoff).await.expect("fail")
+        else {
+            panic!("should retry");
+        };
+        assert!(at_ms >= now_ms() + 50);
+        assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none(), "backing off");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let job = db.claim("w", &["transcribe"], LEASE).await.expect("claim").expect("retried");
+        assert_eq!(job.attempts, 2);
+        assert_eq!(db.fail(job.id, "w", "boom 2", false, backoff).await.expect("fail"), Failure::Dead);
+        let jobs = db.jobs("v1").await.expect("jobs");
+        assert_eq!((jobs[0].state, jobs[0].last_error.as_deref()), (JobState::Dead, Some("boom 2")));
+        assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none(), "dead stays dead");
+    }
+
+    #[tokio::test]
+    async fn only_the_stages_a_worker_takes_are_claimed() {
+        let (_dir, db) = db().await;
+        db.create_video(&video("v1"), "encode", 3).await.expect("create");
+        assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none());
+        assert!(db.claim("w", &["transcribe", "encode"], LEASE).await.expect("claim").is_some());
+    }
+
+    #[tokio::test]
+    async fn events_warnings_cache_and_values_persist() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("babelcast.db");
+        {
+            let db = Db::open(&path).await.expect("opens");
+            db.create_video(&video("v1"), "probe", 3).await.expect("create");
+            db.add_event("v1", "warning", Some("transcribe"), "no speech", None).await.expect("event");
+            db.add_warning("v1", "no speech").await.expect("warn");
+            db.add_warning("v1", "no speech").await.expect("warn twice");
+            db.put_cached("k", "encode", "/cache/k").await.expect("cache");
+            db.put_cached("k", "encode", "/other").await.expect("first wins");
+            db.set_value("cursor", "7").await.expect("kv");
+        }
+        let db = Db::open(&path).await.expect("reopens and migrates again");
+        let events = db.events("v1", 0).await.expect("events");
+        assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["received", "warning"]);
+        assert_eq!(db.events("v1", events[0].id).await.expect("events").len(), 1);
+        assert_eq!(db.video("v1").await.expect("video").expect("exists").warnings, ["no speech"]);
+        assert_eq!(db.cached("k").await.expect("cache").as_deref(), Some("/cache/k"));
+        assert_eq!(db.get_value("cursor").await.expect("kv").as_deref(), Some("7"));
+    }
+}

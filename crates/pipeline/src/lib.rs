@@ -1,0 +1,360 @@
+//! The pipeline: a video goes in, a captioned HLS package comes out, as stages that
+//! are durable jobs (see `babelcast-jobs`), run by a pool of workers.
+//!
+//! ```text
+//! ingest ─► probe ─┬─► encode (ladder + package) ─┐──► playable
+//!                  └─► transcribe ────────────────┴─► captions (track added to the package)
+//! ```
+//!
+//! - **Ingest** checks an upload by probing its content (never its name), stores it
+//!   as `videos/{id}/source.{ext}` with the extension of what it really is, and
+//!   queues `probe`.
+//! - **encode** and **transcribe** run in parallel on different workers.
+//! - **captions** is queued by whichever of the two finishes last (and by
+//!   [`Pipeline::settle`], so a crash between the two cannot lose it).
+//! - **Idempotent**: `encode` and `transcribe` outputs live in a content-addressed
+//!   cache (`cache/{stage}/{key}`), keyed by the SHA-256 of the source, the engine
+//!   and model identity and the parameters; a key is computed once, and a video's
+//!   folder is assembled from the cache (hard links), so the same upload again is
+//!   done at once.
+//! - **Graceful**: a transcribe stage that dies leaves a warning and the video is
+//!   still published, without captions (`completed_with_warnings`).
+//! - **Crash-safe**: every output is written under a temporary name and renamed
+//!   into place; the cache row is written only after the output is complete.
+
+pub mod speech;
+mod stages;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use babelcast_core::{ErrorCode, VideoId};
+use babelcast_jobs::{Db, DbError, NewVideo};
+use babelcast_media::{LadderConfig, ProbeError, Prober};
+use babelcast_process::Program;
+use babelcast_store::Layout;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use speech::{SpeechConfig, SpeechOutcome};
+pub use worker::{ALL_STAGES, WorkerPool};
+
+/// The stage names.
+pub mod stage {
+    /// Reads the media facts.
+    pub const PROBE: &str = "probe";
+    /// Encodes the ladder and packages it.
+    pub const ENCODE: &str = "encode";
+    /// Speech to transcript and caption files.
+    pub const TRANSCRIBE: &str = "transcribe";
+    /// Adds the caption track to the package.
+    pub const CAPTIONS: &str = "captions";
+}
+
+/// Everything the stages need.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The data folder: `videos/`, `cache/`, `uploads/`.
+    pub data_dir: PathBuf,
+    /// Where models live.
+    pub models_dir: PathBuf,
+    /// ffmpeg.
+    pub ffmpeg: Program,
+    /// ffprobe.
+    pub ffprobe: Program,
+    /// The probe time limit.
+    pub probe_timeout: Duration,
+    /// Speech settings.
+    pub speech: SpeechConfig,
+    /// The ladder.
+    pub ladder: LadderConfig,
+    /// How long a claimed job is held without a heartbeat.
+    pub lease: Duration,
+    /// Attempts per stage before it is dead.
+    pub max_attempts: i64,
+    /// The first retry's delay; doubled for each further attempt.
+    pub backoff: Duration,
+}
+
+/// The options of one submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoOptions {
+    /// The spoken language (a Whisper code such as `en`), or `auto`.
+    pub language: String,
+    /// Caption files to write: `vtt`, `srt`.
+    pub caption_formats: Vec<String>,
+    /// Only these configured rungs (by height), e.g. `[720, 480]`; all if absent.
+    pub rungs: Option<Vec<u32>>,
+}
+
+impl Default for VideoOptions {
+    fn default() -> Self {
+        VideoOptions {
+            language: "auto".into(),
+            caption_formats: vec!["vtt".into(), "srt".into()],
+            rungs: None,
+        }
+    }
+}
+
+/// Why a submission was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The upload is not usable media.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// It has no picture.
+    #[error("the upload has no video stream: babelcast makes video packages")]
+    NoVideo,
+    /// An option is invalid.
+    #[error("invalid option: {0}")]
+    Options(String),
+    /// Storage failed.
+    #[error("cannot store the upload: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl ErrorCode for IngestError {
+    fn code(&self) -> &'static str {
+        match self {
+            IngestError::Probe(e) => e.code(),
+            IngestError::NoVideo => "no_video_stream",
+            IngestError::Options(_) => "invalid_options",
+            IngestError::Io(_) => "storage",
+            IngestError::Db(e) => e.code(),
+        }
+    }
+
+    fn is_client_error(&self) -> bool {
+        match self {
+            IngestError::Probe(e) => e.is_client_error(),
+            IngestError::NoVideo | IngestError::Options(_) => true,
+            IngestError::Io(_) | IngestError::Db(_) => false,
+        }
+    }
+}
+
+/// The pipeline over one database and data folder.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    db: Db,
+    config: Arc<PipelineConfig>,
+}
+
+/// The extension a source is stored under, from the demuxer that read it.
+fn extension_for(container: &str) -> &'static str {
+    let first = container.split(',').next().unwrap_or_default();
+    match first {
+        "mov" => "mp4",
+        "matroska" => "mkv",
+        "avi" => "avi",
+        "mpegts" => "ts",
+        "flv" => "flv",
+        "asf" => "wmv",
+        "ogg" => "ogv",
+        "mpeg" => "mpg",
+        _ => "media",
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A new random video id: 32 hex digits.
+fn new_video_id() -> VideoId {
+    let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+    hex::encode(bytes).parse().unwrap_or_else(|_| unreachable!("hex digits are a valid id"))
+}
+
+impl Pipeline {
+    /// A pipeline over `db` with `config`; creates the data folder.
+    pub fn new(db: Db, config: PipelineConfig) -> std::io::Result<Pipeline> {
+        std::fs::create_dir_all(config.data_dir.join("videos"))?;
+        std::fs::create_dir_all(config.data_dir.join("cache"))?;
+        std::fs::create_dir_all(config.data_dir.join("uploads"))?;
+        Ok(Pipeline { db, config: Arc::new(config) })
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// The data layout.
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.config.data_dir)
+    }
+
+    /// Where uploads are staged while they arrive (inside the data folder, so the
+    /// final move is a rename).
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.config.data_dir.join("uploads")
+    }
+
+    /// Checks submission options before anything is stored.
+    pub fn check_options(&self, options: &VideoOptions) -> Result<(), IngestError> {
+        // The model itself knows its languages; here only the shape of a code.
+        let code_like = (2..=3).contains(&options.language.len())
+            && options.language.chars().all(|c| c.is_ascii_lowercase());
+        if options.language != "auto" && !code_like {
+            return Err(IngestError::Options(format!(
+                "unknown language {:?}: use auto or a Whisper language code such as en, es, de",
+                options.language
+            )));
+        }
+        for format in &options.caption_formats {
+            if format != "vtt" && format != "srt" {
+                return Err(IngestError::Options(format!(
+                    "unknown caption format {format:?}: use vtt or srt"
+                )));
+            }
+        }
+        if let Some(rungs) = &options.rungs {
+            let known: Vec<u32> = self.config.ladder.rungs.iter().map(|r| r.height).collect();
+            if rungs.is_empty() {
+                return Err(IngestError::Options("rungs is empty: leave it out for the whole ladder".into()));
+            }
+            if let Some(bad) = rungs.iter().find(|h| !known.contains(h)) {
+                return Err(IngestError::Options(format!(
+                    "no configured rung {bad}p: configured are {known:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in a file already inside the data folder (an upload staged in
+    /// [`Pipeline::uploads_dir`]), with its SHA-256: probes its content, moves it to
+    /// `videos/{id}/source.{ext}` and queues the pipeline. On error the file is
+    /// removed.
+    pub async fn ingest_staged(
+        &self,
+        staged: &Path,
+        source_name: &str,
+        sha256: &str,
+        options: VideoOptions,
+    ) -> Result<VideoId, IngestError> {
+        let result = self.ingest_inner(staged, source_name, sha256, options).await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(staged);
+        }
+        result
+    }
+
+    async fn ingest_inner(
+        &self,
+        staged: &Path,
+        source_name: &str,
+        sha256: &str,
+        options: VideoOptions,
+    ) -> Result<VideoId, IngestError> {
+        self.check_options(&options)?;
+        let prober = Prober::new(self.config.ffprobe.clone(), self.config.probe_timeout);
+        let facts = prober.probe(staged).await?;
+        if facts.video.is_empty() {
+            return Err(IngestError::NoVideo);
+        }
+        let id = new_video_id();
+        let ext = extension_for(&facts.container);
+        let layout = self.layout();
+        let target = layout.source(&id, ext);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(staged, &target)?;
+        let video = NewVideo {
+            id: id.to_string(),
+            source_name: display_name(source_name),
+            source_sha256: sha256.to_owned(),
+            source_ext: ext.to_owned(),
+            options: serde_json::to_value(&options).map_err(|e| IngestError::Options(e.to_string()))?,
+        };
+        self.db.create_video(&video, stage::PROBE, self.config.max_attempts).await?;
+        tracing::info!(video = %id, source = %video.source_name, "ingested");
+        Ok(id)
+    }
+
+    /// Copies a local file into the uploads folder (hashing it on the way) and
+    /// ingests it.
+    pub async fn ingest_path(&self, path: &Path, options: VideoOptions) -> Result<VideoId, IngestError> {
+        let name =
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "upload".into());
+        let uploads = self.uploads_dir();
+        let path = path.to_owned();
+        let (staged, sha) = tokio::task::spawn_blocking(move || -> std::io::Result<(PathBuf, String)> {
+            let mut input = std::fs::File::open(&path)?;
+            let mut tmp = tempfile::Builder::new().prefix(".upload-").tempfile_in(&uploads)?;
+            let mut hasher = HashingWriter { inner: tmp.as_file_mut(), hasher: Sha256::new() };
+            std::io::copy(&mut input, &mut hasher)?;
+            let sha = hex::encode(hasher.hasher.finalize());
+            let (_, staged) = tmp.keep().map_err(|e| e.error)?;
+            Ok((staged, sha))
+        })
+        .await
+        .map_err(|e| IngestError::Io(std::io::Error::other(e)))??;
+        self.ingest_staged(&staged, &name, &sha, options).await
+    }
+}
+
+/// A writer that hashes what passes through.
+struct HashingWriter<'a> {
+    inner: &'a mut std::fs::File,
+    hasher: Sha256,
+}
+
+impl std::io::Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The file name to show for an upload: its last path component, control
+/// characters removed, at most 200 characters. Display only; never a path.
+pub fn display_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() || clean == "." || clean == ".." { "upload".into() } else { clean }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_keep_only_the_last_component() {
+        assert_eq!(display_name("../../etc/passwd"), "passwd");
+        assert_eq!(display_name("/abs/path/talk.mp4"), "talk.mp4");
+        assert_eq!(display_name("C:\\x\\talk.mp4"), "talk.mp4");
+        assert_eq!(display_name(".."), "upload");
+        assert_eq!(display_name("a\u{7}b.mp4"), "ab.mp4");
+    }
+
+    #[test]
+    fn sources_are_stored_by_what_they_are() {
+        assert_eq!(extension_for("mov,mp4,m4a,3gp,3g2,mj2"), "mp4");
+        assert_eq!(extension_for("matroska,webm"), "mkv");
+        assert_eq!(extension_for("avi"), "avi");
+    }
+}
