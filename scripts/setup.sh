@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # What babelcast drives (ffmpeg, espeak-ng, apertium + en/es data), what the
 # CTranslate2 build needs (cmake, a C++ compiler), what the tests and the demo use
 # (pocketsphinx-testdata: real speech with transcripts; sox), pip to fetch models, and
-# a font for captions burned into video (libass needs one).
+# a font for captions burned into video (libass needs one), curl for the demo's
+# uploads.
 packages=(
-  ffmpeg espeak-ng apertium apertium-eng-spa fonts-dejavu-core
+  ffmpeg espeak-ng apertium apertium-eng-spa fonts-dejavu-core curl
   cmake build-essential pkg-config git ca-certificates
   pocketsphinx-testdata sox python3 python3-pip python3-venv
 )
@@ -31,6 +32,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Node's npm fetches the pinned hls.js that the player page embeds (web/). Any
+# node/npm on the machine will do (NodeSource's nodejs carries npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing Debian packages: nodejs npm"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+if [ ! -f web/node_modules/hls.js/dist/hls.min.js ] || [ web/package-lock.json -nt web/node_modules ]; then
+  echo "setup: installing web/'s pinned hls.js (npm ci)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  touch web/node_modules
 fi
 
 if ! command -v cargo >/dev/null; then

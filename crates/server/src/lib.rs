@@ -37,6 +37,9 @@ pub use signing::{Signer, TokenError, webhook_signature};
 const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
 const WATCH_PAGE: &str = include_str!("watch.html");
 
+/// The most of a refused upload's remaining body read before the reply.
+const DRAIN_LIMIT: u64 = 16 << 20;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -223,20 +226,38 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The routes the OpenAPI description documents (axum's syntax: `{*path}` is the
+/// rest of the path). The router is built from these names, and a test checks the
+/// description lists exactly them.
+pub const DOCUMENTED_ROUTES: &[&str] = &[
+    "/v1/videos",
+    "/v1/videos/{id}",
+    "/v1/videos/{id}/events",
+    "/v1/videos/{id}/playback",
+    "/v1/play/{id}/{token}/{*path}",
+    "/watch/{id}",
+    "/metrics",
+    "/healthz",
+];
+
 /// The whole HTTP application.
 pub fn router(pipeline: Pipeline, config: ServerConfig) -> Router {
     let state = AppState { pipeline, config: Arc::new(config) };
+    let [videos, video, events, playback_route, play, watch, metrics_route, health_route] = DOCUMENTED_ROUTES
+    else {
+        unreachable!("eight routes")
+    };
     Router::new()
-        .route("/v1/videos", post(upload))
-        .route("/v1/videos/{id}", get(video_status))
-        .route("/v1/videos/{id}/events", get(video_events))
-        .route("/v1/videos/{id}/playback", get(playback))
-        .route("/v1/play/{id}/{token}/{*path}", get(play_file))
-        .route("/watch/{id}", get(watch_page))
+        .route(videos, post(upload))
+        .route(video, get(video_status))
+        .route(events, get(video_events))
+        .route(playback_route, get(playback))
+        .route(play, get(play_file))
+        .route(watch, get(watch_page))
+        .route(metrics_route, get(metrics))
+        .route(health_route, get(health))
         .route("/assets/hls.min.js", get(hls_js))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
-        .route("/healthz", get(health))
         // Uploads are streamed to disk with their own limit; the body limit must not
         // cut them short.
         .layer(DefaultBodyLimit::disable())
@@ -362,6 +383,16 @@ async fn receive(
         };
         size += chunk.len() as u64;
         if size > limit {
+            // Read (and drop) a bounded rest of the body, so a client that sends it
+            // all before reading the reply still gets this answer rather than a
+            // reset connection.
+            let mut drained: u64 = 0;
+            while let Ok(Some(chunk)) = field.chunk().await {
+                drained += chunk.len() as u64;
+                if drained > DRAIN_LIMIT {
+                    break;
+                }
+            }
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "upload_too_large",

@@ -157,7 +157,7 @@ mod tests {
         let watched = root.path().join("in");
         let data = root.path().join("data");
         std::fs::create_dir_all(&watched).expect("mkdir");
-        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::create_dir_all(data.join("videos")).expect("mkdir");
         for name in ["a.mp4", "b.MOV", "c.txt", ".hidden.mp4", "empty.mkv"] {
             std::fs::write(watched.join(name), if name == "empty.mkv" { "" } else { "x" }).expect("write");
         }

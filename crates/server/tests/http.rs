@@ -1,0 +1,432 @@
+//! The real server, in-process on port 0, driven over HTTP: uploads with real
+//! speech through real ffmpeg and Whisper, signed playback, events, metrics, the
+//! OpenAPI description, and the bad input users and attackers send.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use babelcast_jobs::Db;
+use babelcast_media::LadderConfig;
+use babelcast_media::ladder::Rung;
+use babelcast_pipeline::{ALL_STAGES, Pipeline, PipelineConfig, SpeechConfig, WorkerPool};
+use babelcast_process::Program;
+use babelcast_server::{DOCUMENTED_ROUTES, ServerConfig, Signer};
+use serde_json::Value;
+
+const SPEECH_WAV: &str =
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
+const TOKEN: &str = "test-token";
+const KEY: &[u8] = b"test-signing-key";
+
+fn repo_models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out =
+        Command::new("ffmpeg").args(["-v", "error", "-y", "-nostdin"]).args(args).output().expect("ffmpeg");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A small video whose sound is a person reading.
+fn speech_clip(dir: &Path) -> PathBuf {
+    let path = dir.join("talk.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-i",
+        SPEECH_WAV,
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        path.to_str().expect("utf-8"),
+    ]);
+    path
+}
+
+struct Server {
+    url: String,
+    data: PathBuf,
+    pipeline: Pipeline,
+    _tmp: tempfile::TempDir,
+    pool: Option<WorkerPool>,
+}
+
+impl Server {
+    async fn start(tweak: impl FnOnce(&mut PipelineConfig, &mut ServerConfig)) -> Server {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let mut config = PipelineConfig {
+            data_dir: data.clone(),
+            models_dir: repo_models(),
+            ffmpeg: Program::ffmpeg(),
+            ffprobe: Program::ffprobe(),
+            probe_timeout: Duration::from_secs(60),
+            speech: SpeechConfig {
+                model: "whisper-tiny.en".into(),
+                beam_size: 1,
+                threads: 2,
+                ..SpeechConfig::default()
+            },
+            ladder: LadderConfig {
+                rungs: vec![Rung { height: 240, bitrate_kbps: 300, max_kbps: 400 }],
+                preset: "ultrafast".into(),
+                segment_secs: 2,
+                audio_kbps: 64,
+            },
+            lease: Duration::from_secs(10),
+            max_attempts: 2,
+            backoff: Duration::from_millis(100),
+        };
+        let mut server = ServerConfig {
+            token: TOKEN.into(),
+            signer: Signer::new(KEY.to_vec()),
+            max_upload_bytes: 50 << 20,
+            playback_ttl: Duration::from_secs(600),
+        };
+        tweak(&mut config, &mut server);
+        std::fs::create_dir_all(&data).expect("data");
+        let db = Db::open(&data.join("babelcast.db")).await.expect("db");
+        let pipeline = Pipeline::new(db, config).expect("pipeline");
+        let pool = WorkerPool::start(&pipeline, 2, ALL_STAGES, "test");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = babelcast_server::router(pipeline.clone(), server);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Server { url, data, pipeline, _tmp: tmp, pool: Some(pool) }
+    }
+
+    async fn upload(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        options: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(options) = options {
+            form = form.text("options", options.to_owned());
+        }
+        form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+        let mut request = reqwest::Client::new().post(format!("{}/v1/videos", self.url)).multipart(form);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(format!("{}{path}", self.url)).await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn wait_final(&self, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, video) = self.get_json(&format!("/v1/videos/{id}")).await;
+            assert_eq!(status, 200, "{video}");
+            if video["state"] != "processing" {
+                return video;
+            }
+            assert!(started.elapsed() < Duration::from_secs(300), "still processing: {video}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown().await;
+        }
+    }
+}
+
+/// Every file of the package fetched through the signed URL, as a player would.
+async fn fetch_package(base: &str, master_url: &str) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let master = client.get(format!("{base}{master_url}")).send().await.expect("master");
+    assert_eq!(master.status(), 200);
+    let text = master.text().await.expect("text");
+    let dir = master_url.rsplit_once('/').expect("a path").0.to_owned();
+    let mut fetched = vec!["master.m3u8".to_owned()];
+    let uris: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            if let Some(i) = l.find("URI=\"") {
+                Some(l[i + 5..].split('"').next().unwrap_or_default().to_owned())
+            } else if !l.starts_with('#') && !l.trim().is_empty() {
+                Some(l.trim().to_owned())
+            } else {
+                None
+            }
+        })
+        .collect();
+    for uri in uris {
+        let playlist = client.get(format!("{base}{dir}/{uri}")).send().await.expect("playlist");
+        assert_eq!(playlist.status(), 200, "{uri}");
+        let body = playlist.text().await.expect("text");
+        let sub = uri.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+        for segment in body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let response = client.get(format!("{base}{dir}/{sub}/{segment}")).send().await.expect("segment");
+            assert_eq!(response.status(), 200, "{sub}/{segment}");
+            fetched.push(format!("{sub}/{segment}"));
+        }
+        fetched.push(uri);
+    }
+    fetched
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_becomes_a_captioned_stream_and_the_same_upload_again_comes_from_the_cache() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+
+    let (status, body) =
+        server.upload("talk.mp4", clip.clone(), Some(r#"{"language":"en"}"#), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    assert_eq!(video["outputs"]["master"], format!("videos/{id}/hls/master.m3u8"));
+    let captions: Vec<&str> = video["outputs"]["captions"]
+        .as_array()
+        .expect("captions")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(captions, [format!("videos/{id}/captions/en.srt"), format!("videos/{id}/captions/en.vtt")]);
+    let vtt = std::fs::read_to_string(server.data.join(captions[1])).expect("vtt");
+    assert!(vtt.to_lowercase().contains("dashwood"), "real speech was transcribed: {vtt}");
+    assert_eq!(video["watch_url"], format!("/watch/{id}"));
+
+    // Signed playback: every URI of the package works under the token.
+    let (status, playback) = server.get_json(&format!("/v1/videos/{id}/playback")).await;
+    assert_eq!(status, 200);
+    let url = playback["url"].as_str().expect("url").to_owned();
+    let master = reqwest::get(format!("{}{url}", server.url)).await.expect("get").text().await.expect("text");
+    assert!(master.contains("TYPE=SUBTITLES") && master.contains("LANGUAGE=\"en\""), "{master}");
+    let files = fetch_package(&server.url, &url).await;
+    assert!(
+        files.iter().any(|f| f.ends_with(".vtt")) && files.iter().any(|f| f.ends_with(".ts")),
+        "{files:?}"
+    );
+
+    // Tampered, expired and other-video tokens are refused.
+    let token = url.split('/').nth(4).expect("token").to_owned();
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('0') { '1' } else { '0' });
+    let forbidden = |t: String, v: String| {
+        let base = server.url.clone();
+        async move {
+            reqwest::get(format!("{base}/v1/play/{v}/{t}/master.m3u8")).await.expect("get").status().as_u16()
+        }
+    };
+    assert_eq!(forbidden(tampered, id.clone()).await, 403);
+    let signer = Signer::new(KEY.to_vec());
+    assert_eq!(forbidden(signer.token(&id, 1), id.clone()).await, 403, "expired");
+    assert_eq!(forbidden(signer.token("someoneelse", i64::MAX), id.clone()).await, 403);
+    assert_eq!(
+        forbidden(token.clone(), "0123456789abcdef0123456789abcdef".into()).await,
+        403,
+        "another video"
+    );
+    let escape = reqwest::get(format!("{}/v1/play/{id}/{token}/..%2F..%2Fbabelcast.db", server.url))
+        .await
+        .expect("get");
+    assert_eq!(escape.status(), 404, "no way out of the package folder");
+
+    // The event log, as server-sent events, ends with the final state.
+    let sse = reqwest::get(format!("{}/v1/videos/{id}/events", server.url))
+        .await
+        .expect("sse")
+        .text()
+        .await
+        .expect("text");
+    for kind in ["received", "stage_started", "playable", "stage_finished", "captions_published", "completed"]
+    {
+        assert!(sse.contains(&format!("event: {kind}\n")), "{kind} missing from {sse}");
+    }
+    assert!(
+        sse.find("event: playable").expect("playable")
+            < sse.find("event: captions_published").expect("captions")
+    );
+
+    // The same content again is served from the stage cache.
+    let started = Instant::now();
+    let (status, body) = server.upload("again.mkv", clip, Some(r#"{"language":"en"}"#), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let again = body["id"].as_str().expect("id").to_owned();
+    assert_ne!(again, id);
+    let video = server.wait_final(&again).await;
+    assert_eq!(video["state"], "completed");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let events = server.pipeline.db().events(&again, 0).await.expect("events");
+    let cached: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "stage_finished" && e.data.as_ref().is_some_and(|d| d["cached"] == true))
+        .filter_map(|e| e.stage.clone())
+        .collect();
+    assert_eq!(cached, ["encode", "transcribe"]);
+
+    let metrics =
+        reqwest::get(format!("{}/metrics", server.url)).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("babelcast_jobs{stage=\"encode\",state=\"done\"} 2"), "{metrics}");
+    assert!(metrics.contains("babelcast_stage_duration_seconds_sum{stage=\"transcribe\"}"), "{metrics}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_get_clear_errors_nothing_escapes_and_the_server_keeps_serving() {
+    let server = Server::start(|_, s| s.max_upload_bytes = 2 << 20).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+
+    // Refused before the body is read: a small body, as a client using
+    // `Expect: 100-continue` would not even send more.
+    let head = clip[..1024].to_vec();
+    let (status, body) = server.upload("a.mp4", head.clone(), None, None).await;
+    assert_eq!((status, code(&body)), (401, "token_missing".into()));
+    let (status, body) = server.upload("a.mp4", head.clone(), None, Some("wrong")).await;
+    assert_eq!((status, code(&body)), (401, "token_invalid".into()));
+    let (status, body) = server.upload("notes.txt", head, None, Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (415, "unsupported_file_name".into()));
+    let (status, body) = server.upload("text.mp4", b"hello, not a video".to_vec(), None, Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (422, "not_media".into()), "{body}");
+    let (status, body) = server.upload("empty.mp4", Vec::new(), None, Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (422, "file_empty".into()), "{body}");
+    let (status, body) = server.upload("big.mp4", vec![0u8; 3 << 20], None, Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (413, "upload_too_large".into()), "{body}");
+    // Options come before the file and are refused before it is read.
+    let head = clip[..1024].to_vec();
+    let (status, body) =
+        server.upload("a.mp4", head.clone(), Some(r#"{"language":"english"}"#), Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
+    let (status, body) = server.upload("a.mp4", head, Some(r#"{"colour":"red"}"#), Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
+    let wav = tmp.path().join("voice.wav");
+    ffmpeg(&["-f", "lavfi", "-i", "sine", "-t", "1", wav.to_str().expect("utf-8")]);
+    let (status, body) =
+        server.upload("voice.mkv", std::fs::read(&wav).expect("wav"), None, Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (422, "no_video_stream".into()), "{body}");
+
+    // An upload cut off halfway: the connection closes mid-body.
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    let boundary = "XyZ";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
+    );
+    let total = head.len() + clip.len() + boundary.len() + 8;
+    write!(
+        stream,
+        "POST /v1/videos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n{head}"
+    )
+    .expect("write");
+    stream.write_all(&clip[..clip.len() / 2]).expect("write half");
+    stream.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 400"), "{reply}");
+
+    // A name that tries to leave the data folder is only a display name.
+    let (status, body) = server.upload("../../../escaped.mp4", clip.clone(), None, Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["source_name"], "escaped.mp4");
+    assert!(!server.data.join("../escaped.mp4").exists() && !tmp.path().join("escaped.mp4").exists());
+    assert!(server.data.join(format!("videos/{id}/source.mp4")).is_file());
+    assert_eq!(video["state"], "completed", "the server kept serving: {video}");
+
+    let leftovers: Vec<_> =
+        std::fs::read_dir(server.data.join("uploads")).expect("uploads").flatten().collect();
+    assert!(leftovers.is_empty(), "refused uploads are removed: {leftovers:?}");
+    let (status, _) = server.get_json("/v1/videos/not-a-video").await;
+    assert_eq!(status, 404);
+    let (status, _) = server.get_json("/v1/videos/..%2F..%2Fetc").await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_speech_fails_the_video_is_still_published_without_captions() {
+    let empty_models = tempfile::tempdir().expect("tmp");
+    let models = empty_models.path().to_owned();
+    let server = Server::start(move |p, _| p.models_dir = models).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let (status, body) = server.upload("talk.mp4", clip, None, Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed_with_warnings", "{video}");
+    let warnings = video["warnings"].to_string();
+    assert!(
+        warnings.contains("published without captions") && warnings.contains("babelcast models fetch"),
+        "{warnings}"
+    );
+    let transcribe = video["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == "transcribe")
+        .expect("stage")
+        .clone();
+    assert_eq!(
+        (transcribe["state"].as_str(), transcribe["attempts"].as_i64()),
+        (Some("dead"), Some(2)),
+        "retried, then dead"
+    );
+    assert!(video["outputs"]["master"].is_string(), "the video is published");
+    let master =
+        std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
+    assert!(!master.contains("SUBTITLES"), "{master}");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    assert!(events.iter().any(|e| e.kind == "stage_retrying"));
+    assert!(events.iter().any(|e| e.kind == "stage_failed"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_description_lists_every_route_and_every_route_answers() {
+    let server = Server::start(|_, _| {}).await;
+    let (status, doc) = server.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    let mut documented: Vec<String> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
+    documented.sort();
+    let mut expected: Vec<String> = DOCUMENTED_ROUTES.iter().map(|r| r.replace("{*", "{")).collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    // Each route exists in the router: an unknown route gets axum's empty 404,
+    // ours answer with a body.
+    for route in DOCUMENTED_ROUTES {
+        let path = route
+            .replace("{id}", "0123456789abcdef")
+            .replace("{token}", "1-00")
+            .replace("{*path}", "master.m3u8");
+        let response = if *route == "/v1/videos" {
+            reqwest::Client::new().post(format!("{}{path}", server.url)).send().await.expect("post")
+        } else {
+            reqwest::get(format!("{}{path}", server.url)).await.expect("get")
+        };
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        assert!(!(status == 404 && body.is_empty()), "{route} is not routed");
+    }
+    server.stop().await;
+}
