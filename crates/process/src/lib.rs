@@ -242,7 +242,9 @@ impl Call {
         tracing::debug!(program = name, ?args, timeout_s = timeout.as_secs(), "running");
         let io_err = |source| ProcessError::Io { program: name, source };
 
-        let mut child = Command::new(&program.path)
+        let mut command = Command::new(&program.path);
+        die_with_parent(command.as_std_mut());
+        let mut child = command
             .args(&args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
@@ -287,6 +289,27 @@ impl Call {
             None => Vec::new(),
         };
         Ok(Output { stdout, stderr_tail })
+    }
+}
+
+/// Makes the child die with babelcast: if babelcast itself is killed (SIGKILL, the
+/// OOM killer), `kill_on_drop` never runs, and an ffmpeg encode would go on for
+/// minutes writing into folders nobody will use. Linux's parent-death signal
+/// kills it instead. (It fires when the spawning *thread* exits; babelcast's
+/// spawning threads live as long as the child: runtime workers, or the blocking
+/// thread that reads the child's output until it ends.)
+#[allow(unsafe_code)]
+pub(crate) fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // prctl(2), which is async-signal-safe, and reads errno.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

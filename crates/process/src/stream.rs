@@ -94,7 +94,9 @@ impl Call {
         let Call { program, args, timeout: _, stdin } = self;
         let name = program.name;
         tracing::debug!(program = name, ?args, stall_s = stall_timeout.as_secs_f64(), "streaming");
-        let mut child = Command::new(&program.path)
+        let mut command = Command::new(&program.path);
+        crate::die_with_parent(&mut command);
+        let mut child = command
             .args(&args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())

@@ -1,0 +1,208 @@
+//! The real `babelcast serve` process: killed with SIGKILL in the middle of an
+//! encode and restarted, the job completes with complete, valid outputs and no
+//! duplicates; then its player page plays in Debian's chromium with captions.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{babelcast, ffmpeg, repo_models};
+use serde_json::Value;
+
+const SPEECH_WAV: &str =
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
+
+/// Starts `babelcast serve` on a free port; returns the process and its URL.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = babelcast(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("babelcast serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("serve prints its address").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("babelcast is serving on ") {
+            break rest.split_whitespace().next().expect("url").to_owned();
+        }
+    };
+    // Keep reading stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn curl(args: &[&str]) -> Value {
+    let out = Command::new("curl").args(["-s", "--max-time", "60"]).args(args).output().expect("curl");
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn find_partials(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            found.push(entry.path());
+        }
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            find_partials(&entry.path(), found);
+        }
+    }
+}
+
+#[test]
+fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_plays() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let models = std::path::absolute(repo_models()).expect("models");
+    // A slow preset makes the encode last long enough to be interrupted.
+    std::fs::write(
+        dir.join("babelcast.toml"),
+        format!(
+            "models_dir = {models:?}\n\
+             [speech]\nmodel = \"whisper-tiny.en\"\nbeam_size = 1\n\
+             [server]\ntoken = \"secret\"\nlease_secs = 3\nretry_backoff_secs = 1\n\
+             [media.ladder]\npreset = \"slower\"\nsegment_secs = 2\n\
+             [[media.ladder.rungs]]\nheight = 360\nbitrate_kbps = 600\nmax_kbps = 700\n\
+             [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 300\nmax_kbps = 350\n"
+        ),
+    )
+    .expect("config");
+    let clip = dir.join("talk.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-i",
+        SPEECH_WAV,
+        "-af",
+        "apad",
+        "-t",
+        "16",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        clip.to_str().expect("utf-8"),
+    ]);
+
+    let (mut server, url) = serve(dir);
+    let accepted = curl(&[
+        "-H",
+        "Authorization: Bearer secret",
+        "-F",
+        &format!("file=@{}", clip.display()),
+        &format!("{url}/v1/videos"),
+    ]);
+    let id = accepted["id"].as_str().unwrap_or_else(|| panic!("accepted: {accepted}")).to_owned();
+
+    // Wait until the encode has written some segments, then kill -9.
+    let cache = dir.join("data/cache/encode");
+    let started = Instant::now();
+    loop {
+        let mut partials = Vec::new();
+        find_partials(&cache, &mut partials);
+        let segments = partials
+            .iter()
+            .flat_map(|p| std::fs::read_dir(p.join("360p")).into_iter().flatten().flatten())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".ts"))
+            .count();
+        if segments >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the encode never got going");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    let health = Command::new("curl")
+        .args(["-s", "--max-time", "5", &format!("{url}/healthz")])
+        .status()
+        .expect("curl");
+    assert!(!health.success(), "the server is gone");
+    // Its ffmpeg died with it (no orphan encode writing on).
+    std::thread::sleep(Duration::from_millis(300));
+    let orphans =
+        Command::new("pgrep").args(["-f", &dir.join("data").to_string_lossy()]).output().expect("pgrep");
+    assert!(orphans.stdout.is_empty(), "orphaned processes: {}", String::from_utf8_lossy(&orphans.stdout));
+
+    let (mut server, url) = serve(dir);
+    let started = Instant::now();
+    let video = loop {
+        let video = curl(&[&format!("{url}/v1/videos/{id}")]);
+        if video["state"] != "processing" {
+            break video;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "not finished: {video}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(video["state"], "completed", "{video}");
+    let encode = video["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == "encode")
+        .expect("encode")
+        .clone();
+    assert_eq!(encode["attempts"], 2, "claimed again after the lease ran out: {video}");
+
+    // Complete and valid: every playlist URI resolves, every rung has the whole
+    // 16 s in 2 s segments, ffprobe reads the master; nothing half-written is left.
+    let hls = dir.join(format!("data/videos/{id}/hls"));
+    let master = std::fs::read_to_string(hls.join("master.m3u8")).expect("master");
+    assert!(master.contains("TYPE=SUBTITLES"), "{master}");
+    for rung in ["360p", "240p"] {
+        let playlist = std::fs::read_to_string(hls.join(rung).join("index.m3u8")).expect("rung playlist");
+        let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+        assert_eq!(segments.len(), 8, "{rung}: {playlist}");
+        assert!(playlist.contains("#EXT-X-ENDLIST"));
+        for segment in segments {
+            assert!(hls.join(rung).join(segment).is_file(), "{rung}/{segment}");
+        }
+    }
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(hls.join("master.m3u8"))
+        .output()
+        .expect("ffprobe");
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().expect("a duration");
+    assert!((duration - 16.0).abs() < 0.5, "{duration}");
+    let mut partials = Vec::new();
+    find_partials(&dir.join("data"), &mut partials);
+    assert!(partials.is_empty(), "leftovers: {partials:?}");
+    assert_eq!(std::fs::read_dir(&cache).expect("cache").count(), 1, "one encode output, no duplicate");
+    let sse = Command::new("curl")
+        .args(["-s", "--max-time", "30", &format!("{url}/v1/videos/{id}/events")])
+        .output()
+        .expect("curl");
+    let sse = String::from_utf8_lossy(&sse.stdout);
+    assert_eq!(sse.matches("event: completed\n").count(), 1, "{sse}");
+    assert_eq!(sse.matches("event: playable\n").count(), 1, "the interrupted attempt never published: {sse}");
+
+    // The player page, in a real browser: quality levels, the caption track, and
+    // cues once CC is on.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/check-watch.mjs");
+    let out = Command::new("node").arg(script).arg(format!("{url}/watch/{id}")).output().expect("node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = serde_json::to_string_pretty(&page).unwrap_or_default();
+    assert_eq!(page["status"], 200, "{report}");
+    assert_eq!(page["errors"], Value::Array(Vec::new()), "{report}");
+    assert_eq!(page["subtitleTracks"][0]["lang"], "en", "{report}");
+    assert_eq!(page["captionOptions"], serde_json::json!(["Off", "English"]), "{report}");
+    assert_eq!(page["levels"].as_array().map(Vec::len), Some(2), "{report}");
+    assert_eq!(page["ccPressed"], "true", "{report}");
+    assert_eq!(page["playback"]["advanced"], true, "{report}");
+    assert!(page["playback"]["cues"].as_u64().unwrap_or(0) > 0, "captions show: {report}");
+
+    server.kill().expect("stop");
+    let _ = server.wait();
+}
