@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: set up, build, make a sample video with real
-# speech, and run babelcast on it: probe it, caption it, and package it as HLS with
-# its captions plus an English MP4.
+# speech, start `babelcast serve` (SQLite + a local data folder, zero
+# configuration), upload the sample, follow it until it is a captioned HLS stream,
+# and print its player page's URL. The server keeps running until Ctrl-C.
+#   DEMO_PORT=8080 scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -22,21 +24,36 @@ if [ ! -s "$sample" ]; then
   mv "$sample.tmp.mp4" "$sample"
 fi
 
-echo "== babelcast models"
-"$babelcast_bin" models
+port="${DEMO_PORT:-8080}"
+data=out/data
+echo "== babelcast serve --data-dir $data --listen 127.0.0.1:$port"
+"$babelcast_bin" serve --data-dir "$data" --listen "127.0.0.1:$port" &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT INT TERM
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  kill -0 "$server" 2>/dev/null || { echo "demo: the server did not start" >&2; exit 1; }
+  sleep 0.2
+done
+
+echo "== uploading $sample"
+token=$(cat "$data/api-token")
+id=$(curl -sf -H "Authorization: Bearer $token" -F "file=@$sample" \
+  -F 'options={"language":"en"}' "http://127.0.0.1:$port/v1/videos" | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$id" ] || { echo "demo: the upload was refused" >&2; exit 1; }
+echo "video $id"
+
+state=processing
+while [ "$state" = processing ]; do
+  sleep 1
+  status=$(curl -sf "http://127.0.0.1:$port/v1/videos/$id")
+  state=$(printf '%s' "$status" | grep -o '"state":"[a-z_]*"' | head -1 | cut -d'"' -f4)
+  stages=$(printf '%s' "$status" | grep -o '"stage":"[a-z]*","state":"[a-z]*"' | sed 's/"stage":"\([a-z]*\)","state":"\([a-z]*\)"/\1=\2/' | tr '\n' ' ')
+  echo "  $state: $stages"
+done
 echo
-echo "== babelcast probe $sample"
-"$babelcast_bin" probe "$sample"
+echo "$status"
 echo
-echo "== babelcast transcribe $sample -o out"
-"$babelcast_bin" transcribe "$sample" -o out
-echo
-cat out/sample.vtt
-echo
-echo "== babelcast package $sample -o out/hls --captions en=out/sample.vtt"
-"$babelcast_bin" package "$sample" -o out/hls --language en --captions en=out/sample.vtt
-echo
-echo "== babelcast mp4 $sample -o out/mp4/en.mp4 --captions en=out/sample.vtt"
-"$babelcast_bin" mp4 "$sample" -o out/mp4/en.mp4 --language en --captions en=out/sample.vtt
-echo
-echo "HLS master playlist: $PWD/out/hls/master.m3u8 (serve out/hls over HTTP and open it in any HLS player)"
+echo "Watch it (quality, audio language, captions): http://127.0.0.1:$port/watch/$id"
+echo "The server keeps running; Ctrl-C stops it."
+wait "$server"

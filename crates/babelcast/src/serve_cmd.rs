@@ -230,7 +230,15 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
         };
         pool.shutdown().await;
         let layout = pipeline.layout();
-        eprintln!("video {id}: {}", state.state.as_str());
+        let events = pipeline.db().events(id.as_str(), 0).await?;
+        let at = |kind: &str| events.iter().find(|e| e.kind == kind).map(|e| e.at_ms);
+        let secs = |ms: i64| ms as f64 / 1000.0;
+        let received = at("received").unwrap_or(0);
+        let playable = at("playable")
+            .map(|t| format!(", playable after {:.1} s", secs(t - received)))
+            .unwrap_or_default();
+        let last = events.last().map(|e| e.at_ms).unwrap_or(received);
+        eprintln!("video {id}: {} in {:.1} s{playable}", state.state.as_str(), secs(last - received));
         for warning in &state.warnings {
             eprintln!("warning: {warning}");
         }

@@ -217,9 +217,22 @@ struct VideoOptionsDoc {
         ErrorBody,
         ErrorDetail,
         VideoOptionsDoc
-    ))
+    )),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme the upload route names.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    }
+}
 
 /// The OpenAPI description of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -412,6 +412,8 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
     let mut expected: Vec<String> = DOCUMENTED_ROUTES.iter().map(|r| r.replace("{*", "{")).collect();
     expected.sort();
     assert_eq!(documented, expected);
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["paths"]["/v1/videos"]["post"]["security"][0]["bearer"], serde_json::json!([]));
     // Each route exists in the router: an unknown route gets axum's empty 404,
     // ours answer with a body.
     for route in DOCUMENTED_ROUTES {
@@ -428,5 +430,134 @@ async fn the_openapi_description_lists_every_route_and_every_route_answers() {
         let body = response.text().await.unwrap_or_default();
         assert!(!(status == 404 && body.is_empty()), "{route} is not routed");
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_and_never_block_the_pipeline() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{HeaderMap, StatusCode};
+
+    // A receiver that refuses its first delivery.
+    type Seen = Arc<Mutex<Vec<(u16, HeaderMap, Vec<u8>)>>>;
+    let seen: Seen = Arc::default();
+    let app = {
+        let seen = Arc::clone(&seen);
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let mut seen = seen.lock().expect("lock");
+                    let status = if seen.is_empty() { 500 } else { 200 };
+                    seen.push((status, headers, body.to_vec()));
+                    StatusCode::from_u16(status).expect("status")
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hook_url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let server = Server::start(|_, _| {}).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let hooks = vec![babelcast_server::webhooks::Webhook { url: hook_url, secret: "shh".into() }];
+    let delivery = tokio::spawn(babelcast_server::webhooks::run(
+        server.pipeline.db().clone(),
+        hooks,
+        Duration::from_millis(200),
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let (status, body) = server.upload("talk.mp4", clip, None, Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    server.wait_final(&id).await;
+    let started = Instant::now();
+    loop {
+        let done = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(s, h, _)| *s == 200 && h["x-babelcast-event"] == "completed");
+        if done {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no completed webhook");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(true);
+    let _ = delivery.await;
+
+    let seen = seen.lock().expect("lock").clone();
+    let (first_status, first_headers, first_body) = &seen[0];
+    assert_eq!(*first_status, 500);
+    let (_, retry_headers, retry_body) = &seen[1];
+    assert_eq!(retry_body, first_body, "the refused delivery is retried");
+    assert_eq!(first_headers["x-babelcast-event"], "received");
+    for (_, headers, body) in seen.iter() {
+        let timestamp: i64 =
+            headers["x-babelcast-timestamp"].to_str().expect("ascii").parse().expect("number");
+        let expected = babelcast_server::webhook_signature(b"shh", timestamp, body);
+        assert_eq!(headers["x-babelcast-signature"], expected.as_str());
+        let event: Value = serde_json::from_slice(body).expect("json");
+        assert_eq!(event["video_id"], id.as_str());
+        assert_ne!(event["kind"], "progress", "progress ticks are not sent");
+    }
+    assert!(retry_headers.contains_key("x-babelcast-signature"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_folder_ingests_each_finished_video_once_and_never_its_own_outputs() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    // The data folder sits inside the watched folder: its outputs must not loop.
+    let watched = server.data.parent().expect("parent").to_owned();
+    let dir = babelcast_server::watch_folder::check(&watched, &server.data).expect("watchable");
+    assert!(babelcast_server::watch_folder::check(&server.data, &server.data).is_err());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(babelcast_server::watch_folder::run(
+        server.pipeline.clone(),
+        dir,
+        Duration::from_secs(1),
+        babelcast_pipeline::VideoOptions::default(),
+        stopped,
+    ));
+
+    // A video arriving slowly: half, a pause shorter than the settle time, the rest.
+    let arriving = watched.join("arriving.mp4");
+    std::fs::write(&arriving, &clip[..clip.len() / 2]).expect("write");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut file = std::fs::OpenOptions::new().append(true).open(&arriving).expect("open");
+    file.write_all(&clip[clip.len() / 2..]).expect("append");
+    drop(file);
+    std::fs::write(watched.join("notes.txt"), "not a video").expect("write");
+
+    let started = Instant::now();
+    let id = loop {
+        let videos = server.pipeline.db().videos().await.expect("videos");
+        if let Some(v) = videos.first() {
+            break v.id.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing ingested");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "the whole file was ingested, not half: {video}");
+    // A copy of an output beside the data folder's videos is still inside it.
+    std::fs::copy(server.data.join(format!("videos/{id}/source.mp4")), server.data.join("videos/loop.mp4"))
+        .expect("copy");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let videos = server.pipeline.db().videos().await.expect("videos");
+    assert_eq!(videos.len(), 1, "ingested once, outputs never: {videos:?}");
+    let _ = stop.send(true);
+    let _ = task.await;
     server.stop().await;
 }
