@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # a font for captions burned into video (libass needs one), curl for the demo's
 # uploads.
 packages=(
-  ffmpeg espeak-ng apertium apertium-eng-spa fonts-dejavu-core curl
+  ffmpeg espeak-ng apertium apertium-eng-spa apertium-spa-ita apertium-spa-cat fonts-dejavu-core curl
   cmake build-essential pkg-config git ca-certificates
   pocketsphinx-testdata sox python3 python3-pip python3-venv
 )

@@ -51,6 +51,23 @@ impl Lang {
         self.row().1
     }
 
+    /// The ISO 639-3 code (what Apertium names its language pairs with), e.g. `spa`,
+    /// `fra`, `deu`.
+    pub fn iso639_3(self) -> &'static str {
+        match self.row().1 {
+            "fre" => "fra",
+            "ger" => "deu",
+            "dut" => "nld",
+            "chi" => "zho",
+            same => same,
+        }
+    }
+
+    /// Every language babelcast knows.
+    pub fn all() -> impl Iterator<Item = Lang> {
+        LANGS.iter().map(|row| Lang(row.0))
+    }
+
     /// Reads a tag (`es`, `es-MX`: the region is dropped) or an ISO 639-2 code as
     /// found in container metadata (`spa`, `eng`, also the /T forms `deu`, `fra`).
     pub fn from_metadata(code: &str) -> Option<Lang> {

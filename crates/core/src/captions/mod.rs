@@ -114,6 +114,36 @@ pub fn chars_per_second(cue: &Cue) -> f64 {
     if chars == 0.0 { 0.0 } else { chars / secs }
 }
 
+/// Sets the text of one cue on lines by the profile's rules: one line if it fits,
+/// else the fewest balanced lines up to `max_lines`, broken at sentence and clause
+/// boundaries where possible. Text too long for `max_lines` lines is wrapped at
+/// `max_line_chars` on as many lines as it needs (the rule checker reports it).
+pub fn set_lines(text: &str, profile: &CaptionProfile) -> String {
+    let words: Vec<Word> = text
+        .split_whitespace()
+        .map(|w| Word { text: w.to_owned(), start: Millis(0), end: Millis(0), probability: 1.0 })
+        .collect();
+    let set = Text::new(atoms(&words));
+    let n = set.atoms.len();
+    if n == 0 {
+        return String::new();
+    }
+    if let Some(layout) = layout(&set, 0, n, profile) {
+        return layout.render(&set, 0, n);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if characters(line) + 1 + characters(word) <= profile.max_line_chars => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines.join("\n")
+}
+
 /// Turns recognised words into cues that follow `profile`.
 ///
 /// Never panics, whatever the words: empty input gives no cues, words without text
@@ -263,3 +293,22 @@ fn cue_cost(text: &Text, i: usize, j: usize, layout: &Layout, profile: &CaptionP
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod set_lines_tests {
+    use super::*;
+
+    #[test]
+    fn one_cue_is_set_on_balanced_lines_or_wrapped_when_too_long() {
+        let p = CaptionProfile::default();
+        assert_eq!(set_lines("Hola a todos.", &p), "Hola a todos.");
+        let two = set_lines("Esta es una frase bastante larga que no cabe en una sola línea.", &p);
+        let lines: Vec<&str> = two.lines().collect();
+        assert_eq!(lines.len(), 2, "{two}");
+        assert!(lines.iter().all(|l| characters(l) <= 42), "{two}");
+        let long = "palabra ".repeat(20);
+        let wrapped = set_lines(&long, &p);
+        assert!(wrapped.lines().count() > 2 && wrapped.lines().all(|l| characters(l) <= 42), "{wrapped}");
+        assert_eq!(set_lines("  ", &p), "");
+    }
+}

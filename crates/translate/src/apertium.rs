@@ -1,0 +1,132 @@
+//! Apertium, the rule-based translator Debian packages: which language pairs are
+//! installed, routes between languages (direct, or through Spanish, the hub of
+//! Apertium's pairs), and running a route on sentences.
+
+use std::path::Path;
+use std::time::Duration;
+
+use babelcast_core::Lang;
+use babelcast_process::{ProcessError, Program};
+
+use crate::TranslateError;
+
+/// Where Debian's Apertium packages put their modes.
+pub const DEFAULT_MODES_DIR: &str = "/usr/share/apertium/modes";
+
+/// The language every pivot goes through.
+pub const PIVOT: &str = "spa";
+
+/// How long a translation may go without output before apertium is stopped.
+const STALL: Duration = Duration::from_secs(60);
+
+/// Apertium as installed on this machine.
+#[derive(Debug, Clone)]
+pub struct Apertium {
+    program: Program,
+    /// Installed pairs as (from, to) ISO 639-3 codes.
+    pairs: Vec<(String, String)>,
+}
+
+impl Apertium {
+    /// Apertium with the pairs installed in `modes_dir` (one `xxx-yyy.mode` file per
+    /// pair; variants such as `spa-cat_valencia` are ignored).
+    pub fn discover(program: Program, modes_dir: &Path) -> Apertium {
+        let mut pairs = Vec::new();
+        for entry in std::fs::read_dir(modes_dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(mode) = name.strip_suffix(".mode") else { continue };
+            if let Some((from, to)) = mode.split_once('-')
+                && from.len() == 3
+                && to.len() == 3
+                && to.chars().all(|c| c.is_ascii_lowercase())
+            {
+                pairs.push((from.to_owned(), to.to_owned()));
+            }
+        }
+        pairs.sort();
+        Apertium { program, pairs }
+    }
+
+    /// The installed pairs, as modes (`eng-spa`).
+    pub fn pairs(&self) -> Vec<String> {
+        self.pairs.iter().map(|(a, b)| format!("{a}-{b}")).collect()
+    }
+
+    fn has(&self, from: &str, to: &str) -> bool {
+        self.pairs.iter().any(|(a, b)| a == from && b == to)
+    }
+
+    /// The modes that take `from` to `to`: one when the pair is installed, two
+    /// through Spanish, none if unreachable.
+    pub fn route(&self, from: Lang, to: Lang) -> Option<Vec<String>> {
+        let (a, b) = (from.iso639_3(), to.iso639_3());
+        if a == b {
+            return Some(Vec::new());
+        }
+        if self.has(a, b) {
+            return Some(vec![format!("{a}-{b}")]);
+        }
+        if a != PIVOT && b != PIVOT && self.has(a, PIVOT) && self.has(PIVOT, b) {
+            return Some(vec![format!("{a}-{PIVOT}"), format!("{PIVOT}-{b}")]);
+        }
+        None
+    }
+
+    /// The languages reachable from `from`.
+    pub fn targets(&self, from: Lang) -> Vec<Lang> {
+        Lang::all().filter(|&to| to != from && self.route(from, to).is_some()).collect()
+    }
+
+    /// Translates sentences along the route, one sentence per line.
+    pub fn translate(
+        &self,
+        from: Lang,
+        to: Lang,
+        sentences: &[String],
+    ) -> Result<Vec<String>, TranslateError> {
+        let route = self.route(from, to).ok_or_else(|| TranslateError::Unreachable {
+            from,
+            to,
+            reachable: self.targets(from),
+            engine: "apertium",
+        })?;
+        let mut lines: Vec<String> = sentences.iter().map(|s| s.replace(['\n', '\r'], " ")).collect();
+        for mode in route {
+            lines = self.run(&mode, &lines)?;
+        }
+        Ok(lines)
+    }
+
+    fn run(&self, mode: &str, lines: &[String]) -> Result<Vec<String>, TranslateError> {
+        let input = lines.join("\n") + "\n";
+        // -u: unknown words are copied without Apertium's `*` marks.
+        let call = self.program.call().arg("-u").arg(mode).stdin(input.into_bytes());
+        let mut stream = call.spawn_stdout(STALL).map_err(TranslateError::Program)?;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stream.read_stdout(&mut buf).map_err(TranslateError::Program)?;
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        stream.finish().map_err(|e| match e {
+            ProcessError::Failed { stderr_tail, .. } => {
+                TranslateError::Engine(format!("apertium {mode} failed: {}", stderr_tail.trim()))
+            }
+            e => TranslateError::Program(e),
+        })?;
+        let text = String::from_utf8_lossy(&out);
+        let translated: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
+        let translated: Vec<String> = translated.into_iter().take(lines.len()).collect();
+        if translated.len() != lines.len() {
+            return Err(TranslateError::Engine(format!(
+                "apertium {mode} returned {} lines for {}",
+                translated.len(),
+                lines.len()
+            )));
+        }
+        Ok(translated)
+    }
+}
