@@ -193,6 +193,8 @@ impl Config {
             lease: Duration::from_secs(self.server.lease_secs.max(1)),
             max_attempts: self.server.max_attempts.max(1),
             backoff: Duration::from_secs(self.server.retry_backoff_secs),
+            apertium: Program::apertium(),
+            espeak: Program::espeak_ng(),
         }
     }
 

@@ -45,6 +45,12 @@ pub struct RunArgs {
     /// The spoken language (a Whisper code such as en), or auto.
     #[arg(long, default_value = "auto")]
     pub language: String,
+    /// Translate the captions into these languages and dub them, e.g. es,it.
+    #[arg(long, value_delimiter = ',', value_name = "LANGS")]
+    pub to: Vec<String>,
+    /// Replace the original audio under dubs instead of lowering it.
+    #[arg(long)]
+    pub replace_audio: bool,
 }
 
 /// Reads a secret from `path`, or creates it with `len` random bytes (hex), 0600.
@@ -177,7 +183,16 @@ async fn shutdown_signal() {
 pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let pipeline = open(config, &args.out).await?;
-        let options = VideoOptions { language: args.language.clone(), ..VideoOptions::default() };
+        let options = VideoOptions {
+            language: args.language.clone(),
+            to: args.to.clone(),
+            dub_mode: if args.replace_audio {
+                babelcast_media::DubMode::Replace
+            } else {
+                babelcast_media::DubMode::Duck
+            },
+            ..VideoOptions::default()
+        };
         let id = pipeline.ingest_path(&args.file, options).await?;
         let pool = WorkerPool::start(&pipeline, config.server.workers.max(1), ALL_STAGES, "run");
 
@@ -216,7 +231,7 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
                     "stage_retrying" | "stage_failed" => {
                         bar(&bars, &mut stage_bars).abandon_with_message(event.message.clone())
                     }
-                    "warning" | "playable" | "captions_published" => {
+                    "warning" | "playable" | "captions_published" | "dub_published" | "dub_qa" => {
                         let _ = bars.println(format!("{}: {}", event.kind, event.message));
                     }
                     _ => {}

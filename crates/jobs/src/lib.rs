@@ -410,12 +410,17 @@ impl Db {
         lease: Duration,
     ) -> Result<Option<Job>, DbError> {
         let now = now_ms();
-        let placeholders = vec!["?"; stages.len()].join(", ");
+        // A stage name matches itself and its per-language jobs: `dub` takes `dub-es`.
+        let mut placeholders = vec!["?"; stages.len()].join(", ");
+        if stages.is_empty() {
+            placeholders = "NULL".into();
+        }
+        let prefixes = stages.iter().map(|_| " OR stage LIKE ?").collect::<String>();
         let sql = format!(
             "UPDATE jobs SET state = 'running', worker = ?, lease_ms = ?, attempts = attempts + 1, started_ms = ?
              WHERE id = (
                  SELECT id FROM jobs
-                 WHERE stage IN ({placeholders})
+                 WHERE (stage IN ({placeholders}){prefixes})
                    AND ((state = 'queued' AND run_after_ms <= ?) OR (state = 'running' AND lease_ms < ?))
                  ORDER BY run_after_ms, id LIMIT 1)
              RETURNING *"
@@ -423,6 +428,9 @@ impl Db {
         let mut query = sqlx::query(&sql).bind(worker).bind(now + ms(lease)).bind(now);
         for stage in stages {
             query = query.bind(*stage);
+        }
+        for stage in stages {
+            query = query.bind(format!("{stage}-%"));
         }
         let row = query.bind(now).bind(now).fetch_optional(&self.pool).await?;
         row.as_ref().map(job_from).transpose()
@@ -772,7 +780,11 @@ mod tests {
         let (_dir, db) = db().await;
         db.create_video(&video("v1"), "encode", 3).await.expect("create");
         assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none());
+        assert!(db.claim("w", &["enc"], LEASE).await.expect("claim").is_none(), "not a prefix match");
         assert!(db.claim("w", &["transcribe", "encode"], LEASE).await.expect("claim").is_some());
+        db.enqueue("v1", "dub-es", 3).await.expect("enqueue");
+        let job = db.claim("w", &["dub"], LEASE).await.expect("claim").expect("per-language job");
+        assert_eq!(job.stage, "dub-es");
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 pub mod ffprobe;
 pub mod hls;
 pub mod ladder;
+pub mod mix;
 pub mod mp4;
 pub mod probe;
 pub mod proxy;
@@ -17,6 +18,7 @@ mod run;
 
 pub use hls::{Package, PackageError, Packager};
 pub use ladder::LadderConfig;
+pub use mix::{DubMode, dub_track};
 pub use mp4::{Mp4Audio, Mp4Spec, Mp4Writer};
 pub use probe::{ProbeError, Prober};
 pub use proxy::{AudioDecoder, AudioProxy, ProxyError};

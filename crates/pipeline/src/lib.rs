@@ -30,11 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use babelcast_core::Lang;
 use babelcast_core::{ErrorCode, VideoId};
 use babelcast_jobs::{Db, DbError, NewVideo};
-use babelcast_media::{LadderConfig, ProbeError, Prober};
+use babelcast_media::{DubMode, LadderConfig, ProbeError, Prober};
 use babelcast_process::Program;
 use babelcast_store::Layout;
+use babelcast_translate::{Apertium, Glossary};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -49,8 +51,12 @@ pub mod stage {
     pub const ENCODE: &str = "encode";
     /// Speech to transcript and caption files.
     pub const TRANSCRIBE: &str = "transcribe";
-    /// Adds the caption track to the package.
+    /// Adds the caption tracks to the package.
     pub const CAPTIONS: &str = "captions";
+    /// Translates the captions into one language: jobs `translate-es`, ...
+    pub const TRANSLATE: &str = "translate";
+    /// Dubs one language: jobs `dub-es`, ...
+    pub const DUB: &str = "dub";
 }
 
 /// Everything the stages need.
@@ -76,6 +82,10 @@ pub struct PipelineConfig {
     pub max_attempts: i64,
     /// The first retry's delay; doubled for each further attempt.
     pub backoff: Duration,
+    /// Apertium, for translation.
+    pub apertium: Program,
+    /// espeak-ng, for dubbing.
+    pub espeak: Program,
 }
 
 /// The options of one submission.
@@ -88,6 +98,12 @@ pub struct VideoOptions {
     pub caption_formats: Vec<String>,
     /// Only these configured rungs (by height), e.g. `[720, 480]`; all if absent.
     pub rungs: Option<Vec<u32>>,
+    /// Languages to translate the captions into and dub, e.g. `["es", "it"]`.
+    pub to: Vec<String>,
+    /// Terms to keep and forced translations.
+    pub glossary: Glossary,
+    /// What happens to the original audio under a dub: `duck` or `replace`.
+    pub dub_mode: DubMode,
 }
 
 impl Default for VideoOptions {
@@ -96,6 +112,9 @@ impl Default for VideoOptions {
             language: "auto".into(),
             caption_formats: vec!["vtt".into(), "srt".into()],
             rungs: None,
+            to: Vec::new(),
+            glossary: Glossary::default(),
+            dub_mode: DubMode::default(),
         }
     }
 }
@@ -145,6 +164,10 @@ impl ErrorCode for IngestError {
 pub struct Pipeline {
     db: Db,
     config: Arc<PipelineConfig>,
+    /// One lock per video around changes to its package (tracks added by several
+    /// stages at once must not lose each other's update). In-process: enough for
+    /// one node; several nodes need the database's lock (scale-out).
+    package_locks: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// The extension a source is stored under, from the demuxer that read it.
@@ -183,7 +206,7 @@ impl Pipeline {
         std::fs::create_dir_all(config.data_dir.join("videos"))?;
         std::fs::create_dir_all(config.data_dir.join("cache"))?;
         std::fs::create_dir_all(config.data_dir.join("uploads"))?;
-        Ok(Pipeline { db, config: Arc::new(config) })
+        Ok(Pipeline { db, config: Arc::new(config), package_locks: Arc::default() })
     }
 
     /// The database.
@@ -224,6 +247,33 @@ impl Pipeline {
                     "unknown caption format {format:?}: use vtt or srt"
                 )));
             }
+        }
+        options.glossary.validate().map_err(|e| IngestError::Options(e.to_string()))?;
+        let source = Lang::from_metadata(&options.language);
+        let apertium = Apertium::discover(
+            self.config.apertium.clone(),
+            Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR),
+        );
+        let mut targets: Vec<Lang> = Vec::new();
+        for tag in &options.to {
+            let lang: Lang =
+                tag.parse().map_err(|e: babelcast_core::UnknownLang| IngestError::Options(e.to_string()))?;
+            if targets.contains(&lang) {
+                return Err(IngestError::Options(format!("target language {lang} is listed twice")));
+            }
+            if let Some(from) = source {
+                if from == lang {
+                    return Err(IngestError::Options(format!("{lang} is the source language")));
+                }
+                if apertium.route(from, lang).is_none() {
+                    let reachable: Vec<&str> = apertium.targets(from).iter().map(|l| l.tag()).collect();
+                    return Err(IngestError::Options(format!(
+                        "cannot translate {from} to {lang} with the installed Apertium pairs; from {from} these can be reached: {}",
+                        if reachable.is_empty() { "none".to_owned() } else { reachable.join(", ") }
+                    )));
+                }
+            }
+            targets.push(lang);
         }
         if let Some(rungs) = &options.rungs {
             let known: Vec<u32> = self.config.ladder.rungs.iter().map(|r| r.height).collect();

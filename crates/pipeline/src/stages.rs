@@ -1,8 +1,9 @@
 //! What each stage does, and how a video settles once its stages are over.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use babelcast_core::{ErrorCode, Lang, MediaFacts, Transcript, VideoId, subtitle};
+use babelcast_core::{CaptionProfile, ErrorCode, Lang, MediaFacts, Transcript, VideoId, subtitle};
 use babelcast_jobs::{Job, JobState, Video, VideoState};
 use babelcast_media::{Package, Packager, Prober};
 use babelcast_store::{CaptionFormat, StagedDir, write_atomic};
@@ -59,6 +60,10 @@ pub(crate) struct StageDone {
     pub cached: bool,
     /// Details for the `stage_finished` event.
     pub data: serde_json::Value,
+}
+
+fn parse_lang(tag: &str) -> Result<Lang, StageFailure> {
+    tag.parse().map_err(|e: babelcast_core::UnknownLang| StageFailure::permanent(e.to_string()))
 }
 
 fn cache_key(parts: &serde_json::Value) -> String {
@@ -118,7 +123,11 @@ impl Pipeline {
             stage::ENCODE => self.encode(&video, progress).await,
             stage::TRANSCRIBE => self.transcribe(&video, progress).await,
             stage::CAPTIONS => self.captions(&video).await,
-            other => Err(StageFailure::permanent(format!("unknown stage {other:?}"))),
+            other => match other.split_once('-') {
+                Some((stage::TRANSLATE, tag)) => self.translate(&video, parse_lang(tag)?).await,
+                Some((stage::DUB, tag)) => self.dub(&video, parse_lang(tag)?, progress).await,
+                _ => Err(StageFailure::permanent(format!("unknown stage {other:?}"))),
+            },
         }
     }
 
@@ -184,6 +193,8 @@ impl Pipeline {
         staged.publish()?;
         let package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
         let renditions: Vec<String> = package.state().video.iter().map(|v| v.name.clone()).collect();
+        // Captions or dubs that finished before the video: into the package now.
+        self.refresh_package(video).await?;
         self.db
             .add_event(
                 &video.id,
@@ -267,6 +278,22 @@ impl Pipeline {
             self.warn(&video.id, Some(stage::TRANSCRIBE), "no speech was found: the captions are empty")
                 .await?;
         }
+        if !options.to.is_empty() {
+            if transcript.cues.is_empty() {
+                self.warn(
+                    &video.id,
+                    Some(stage::TRANSCRIBE),
+                    "nothing to translate or dub: the transcript is empty",
+                )
+                .await?;
+            } else {
+                for tag in &options.to {
+                    self.db
+                        .enqueue(&video.id, &format!("{}-{tag}", stage::TRANSLATE), self.config.max_attempts)
+                        .await?;
+                }
+            }
+        }
         Ok(StageDone {
             cached,
             data: json!({
@@ -277,31 +304,237 @@ impl Pipeline {
     }
 
     async fn captions(&self, video: &Video) -> Result<StageDone, StageFailure> {
+        let added = self.refresh_package(video).await?;
+        Ok(StageDone { cached: false, data: json!({ "added": added }) })
+    }
+
+    /// Adds to the video's package every caption track (`captions/{lang}.vtt`) and
+    /// dub (`dub/{lang}.m4a`) it does not have yet, and labels the original audio
+    /// with the spoken language. Nothing to do until the package exists. Returns
+    /// what was added.
+    pub(crate) async fn refresh_package(&self, video: &Video) -> Result<Vec<String>, StageFailure> {
         let (id, _) = self.source_path(video)?;
         let layout = self.layout();
+        let hls = layout.hls_dir(&id);
+        if !hls.join(babelcast_media::hls::STATE).is_file() {
+            return Ok(Vec::new());
+        }
+        let lock = {
+            let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(locks.entry(video.id.clone()).or_default())
+        };
+        let _held = lock.lock().await;
+        let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
+        let spoken = std::fs::read(layout.transcript(&id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Transcript>(&b).ok())
+            .and_then(|t| Lang::from_metadata(&t.language));
+        if let Some(lang) = spoken
+            && package.state().audio.iter().any(|a| a.original && a.language != Some(lang))
+        {
+            package.set_original_language(lang).map_err(|e| StageFailure::transient(e.to_string()))?;
+        }
+        let mut added = Vec::new();
+        for lang in Lang::all() {
+            let vtt = layout.captions(&id, lang, CaptionFormat::WebVtt);
+            let has_subs = package.state().subtitles.iter().any(|t| t.language == lang);
+            if !has_subs && vtt.is_file() {
+                let text = std::fs::read_to_string(&vtt)?;
+                let cues = subtitle::vtt::read(&text).map_err(|e| StageFailure::transient(e.to_string()))?;
+                if !cues.is_empty() {
+                    package.add_subtitles(lang, &cues).map_err(|e| StageFailure::transient(e.to_string()))?;
+                    added.push(format!("captions {lang}"));
+                    self.db
+                        .add_event(
+                            &video.id,
+                            "captions_published",
+                            None,
+                            &format!("{} captions are in the master playlist", lang.name()),
+                            Some(json!({ "language": lang.tag(), "cues": cues.len() })),
+                        )
+                        .await?;
+                }
+            }
+            let m4a = layout.dub(&id, lang);
+            let has_dub = package.state().audio.iter().any(|t| !t.original && t.language == Some(lang));
+            if !has_dub && m4a.is_file() {
+                let packager = Packager::new(
+                    self.config.ffmpeg.clone(),
+                    self.config.ffprobe.clone(),
+                    self.config.ladder.clone(),
+                );
+                let mut p = package.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    packager.add_audio(&mut p, lang, &m4a, &mut |_| {}).map(|()| p)
+                })
+                .await
+                .map_err(|e| StageFailure::transient(e.to_string()))?;
+                package = result.map_err(|e| StageFailure::transient(e.to_string()))?;
+                added.push(format!("audio {lang}"));
+                self.db
+                    .add_event(
+                        &video.id,
+                        "dub_published",
+                        None,
+                        &format!("the {} dub is in the master playlist", lang.name()),
+                        Some(json!({ "language": lang.tag() })),
+                    )
+                    .await?;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn translate(&self, video: &Video, to: Lang) -> Result<StageDone, StageFailure> {
+        let (id, _) = self.source_path(video)?;
+        let layout = self.layout();
+        let options = Self::options(video);
         let bytes = std::fs::read(layout.transcript(&id))?;
         let transcript: Transcript =
             serde_json::from_slice(&bytes).map_err(|e| StageFailure::transient(e.to_string()))?;
-        let Some(lang) = Lang::from_metadata(&transcript.language) else {
-            return Ok(StageDone { cached: false, data: json!({ "published": false }) });
-        };
-        let mut package =
-            Package::open(&layout.hls_dir(&id)).map_err(|e| StageFailure::transient(e.to_string()))?;
-        package.set_original_language(lang).map_err(|e| StageFailure::transient(e.to_string()))?;
-        if transcript.cues.is_empty() {
-            return Ok(StageDone { cached: false, data: json!({ "published": false }) });
+        let from = Lang::from_metadata(&transcript.language).ok_or_else(|| {
+            StageFailure::permanent(format!(
+                "cannot translate from {:?}: babelcast has no such language",
+                transcript.language
+            ))
+        })?;
+        if from == to {
+            return Err(StageFailure::permanent(format!(
+                "{to} is the spoken language: nothing to translate"
+            )));
         }
-        package.add_subtitles(lang, &transcript.cues).map_err(|e| StageFailure::transient(e.to_string()))?;
+        let apertium = babelcast_translate::Apertium::discover(
+            self.config.apertium.clone(),
+            Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR),
+        );
+        let glossary = options.glossary.clone();
+        let cues = transcript.cues.clone();
+        let translation = tokio::task::spawn_blocking(move || {
+            babelcast_translate::translate_cues(
+                &apertium,
+                from,
+                to,
+                &cues,
+                &glossary,
+                &CaptionProfile::default(),
+            )
+        })
+        .await
+        .map_err(|e| StageFailure::transient(e.to_string()))?
+        .map_err(|e| StageFailure::from_error(&e))?;
+        for format in &options.caption_formats {
+            let (format, body) = match format.as_str() {
+                "srt" => (CaptionFormat::Srt, subtitle::srt::write(&translation.cues)),
+                _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&translation.cues)),
+            };
+            write_atomic(&layout.captions(&id, to, format), body.as_bytes())?;
+        }
+        // The dub reads the WebVTT, whatever formats were asked for.
+        write_atomic(
+            &layout.captions(&id, to, CaptionFormat::WebVtt),
+            subtitle::vtt::write(&translation.cues).as_bytes(),
+        )?;
+        let shown = translation.warnings.len().min(5);
+        for warning in &translation.warnings[..shown] {
+            self.warn(&video.id, Some(&format!("{}-{to}", stage::TRANSLATE)), warning).await?;
+        }
+        if translation.warnings.len() > shown {
+            let more = format!("{to}: {} more caption rule warnings", translation.warnings.len() - shown);
+            self.warn(&video.id, None, &more).await?;
+        }
+        self.db.enqueue(&video.id, &format!("{}-{to}", stage::DUB), self.config.max_attempts).await?;
+        self.refresh_package(video).await?;
+        Ok(StageDone {
+            cached: false,
+            data: json!({ "from": from.tag(), "to": to.tag(), "cues": translation.cues.len(), "engine": "apertium" }),
+        })
+    }
+
+    async fn dub(
+        &self,
+        video: &Video,
+        to: Lang,
+        progress: UnboundedSender<f64>,
+    ) -> Result<StageDone, StageFailure> {
+        let (id, source) = self.source_path(video)?;
+        let facts = self.read_facts(&id)?;
+        let layout = self.layout();
+        let options = Self::options(video);
+        let text = std::fs::read_to_string(layout.captions(&id, to, CaptionFormat::WebVtt))?;
+        let cues = subtitle::vtt::read(&text).map_err(|e| StageFailure::transient(e.to_string()))?;
+        let spoken = std::fs::read(layout.transcript(&id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Transcript>(&b).ok());
+        let source_lang = spoken.as_ref().and_then(|t| Lang::from_metadata(&t.language));
+        let source_cues = spoken.map(|t| t.cues).unwrap_or_default();
+        let total_ms = (facts.duration_secs.unwrap_or(0.0) * 1000.0).round().max(0.0) as u64;
+        let (espeak, ffmpeg, preset) =
+            (self.config.espeak.clone(), self.config.ffmpeg.clone(), self.config.ladder.preset.clone());
+        let (m4a, mp4) = (layout.dub(&id, to), layout.mp4(&id, to));
+        let qa_path = m4a.with_extension("qa.json");
+        let mode = options.dub_mode;
+        let summary = tokio::task::spawn_blocking(move || -> Result<babelcast_voice::QaSummary, StageFailure> {
+            let voice = babelcast_voice::Espeak::new(espeak, to);
+            let dub = babelcast_voice::dub(&voice, &cues, total_ms, babelcast_voice::FitOptions::default())
+                .map_err(|e| StageFailure::from_error(&e))?;
+            let _ = progress.send(0.5);
+            let scratch = tempfile::tempdir()?;
+            let wav = scratch.path().join("speech.wav");
+            dub.write_wav(&wav).map_err(|e| StageFailure::transient(e.to_string()))?;
+            babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, &m4a)
+                .map_err(|e| StageFailure::from_error(&e))?;
+            let summary = dub.summary();
+            let qa = json!({ "voice": babelcast_voice::Voice::name(&voice), "summary": summary, "cues": dub.fits });
+            write_atomic(&qa_path, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
+            let _ = progress.send(0.8);
+            // The download: the dub first, the original second, both caption tracks.
+            let mut subtitles = vec![(to, cues)];
+            if let Some(lang) = source_lang {
+                subtitles.push((lang, source_cues));
+            }
+            let spec = babelcast_media::Mp4Spec {
+                source: &source,
+                facts: &facts,
+                audio: vec![
+                    babelcast_media::Mp4Audio::File { path: m4a.clone(), language: to },
+                    babelcast_media::Mp4Audio::Original { language: source_lang },
+                ]
+                .into_iter()
+                .filter(|a| !matches!(a, babelcast_media::Mp4Audio::Original { .. }) || !facts.audio.is_empty())
+                .collect(),
+                subtitles,
+                burn_in: None,
+            };
+            babelcast_media::Mp4Writer::new(ffmpeg, preset)
+                .write(&spec, &mp4, &mut |_| {})
+                .map_err(|e| StageFailure::from_error(&e))?;
+            Ok(summary)
+        })
+        .await
+        .map_err(|e| StageFailure::transient(e.to_string()))??;
         self.db
             .add_event(
                 &video.id,
-                "captions_published",
-                Some(stage::CAPTIONS),
-                &format!("{} captions are in the master playlist", lang.name()),
-                Some(json!({ "language": lang.tag(), "cues": transcript.cues.len() })),
+                "dub_qa",
+                Some(&format!("{}-{to}", stage::DUB)),
+                &format!(
+                    "{to} dub: {:.0}% of cues fit without speed-up, max speed {:.2}x, {} ran into the following silence, {} cut",
+                    summary.fit_without_speedup * 100.0,
+                    summary.max_speed,
+                    summary.overflowing,
+                    summary.cut
+                ),
+                Some(serde_json::to_value(&summary).unwrap_or_default()),
             )
             .await?;
-        Ok(StageDone { cached: false, data: json!({ "published": true, "language": lang.tag() }) })
+        self.refresh_package(video).await?;
+        Ok(StageDone {
+            cached: false,
+            data: json!({
+                "language": to.tag(), "qa": summary,
+                "outputs": [format!("videos/{id}/dub/{to}.m4a"), format!("videos/{id}/mp4/{to}.mp4")],
+            }),
+        })
     }
 
     /// Records a warning on the video and in its event log.

@@ -199,6 +199,12 @@ struct VideoOptionsDoc {
     caption_formats: Vec<String>,
     /// Only these configured rungs, by height, e.g. `[720, 480]`; all if absent.
     rungs: Option<Vec<u32>>,
+    /// Languages to translate into and dub, e.g. `["es", "it"]`.
+    to: Vec<String>,
+    /// `{"keep": ["Term"], "force": {"source": "target"}}`.
+    glossary: serde_json::Value,
+    /// `duck` (default: the original lowered under the dub) or `replace`.
+    dub_mode: String,
 }
 
 #[derive(OpenApi)]

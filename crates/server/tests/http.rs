@@ -87,6 +87,8 @@ impl Server {
             lease: Duration::from_secs(10),
             max_attempts: 2,
             backoff: Duration::from_millis(100),
+            apertium: Program::apertium(),
+            espeak: Program::espeak_ng(),
         };
         let mut server = ServerConfig {
             token: TOKEN.into(),

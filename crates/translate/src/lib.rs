@@ -7,7 +7,7 @@ pub mod align;
 pub mod apertium;
 pub mod glossary;
 
-use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, captions};
+use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, Millis, Severity, captions};
 use babelcast_process::ProcessError;
 
 pub use apertium::Apertium;
@@ -99,27 +99,84 @@ pub fn translate_cues(
         )
     })?;
     let mut warnings = Vec::new();
-    let translated: Vec<Cue> = cues
-        .iter()
-        .zip(texts)
-        .filter_map(|(cue, text)| {
-            if text.trim().is_empty() {
-                if !cue.text.trim().is_empty() {
-                    warnings.push(format!(
-                        "the cue at {} has no text in {to} (its words moved to a neighbour)",
-                        cue.start
-                    ));
-                }
-                return None;
+    let mut translated: Vec<Cue> = Vec::new();
+    for (cue, text) in cues.iter().zip(texts) {
+        if text.trim().is_empty() {
+            if !cue.text.trim().is_empty() {
+                warnings.push(format!(
+                    "the cue at {} has no text in {to} (its words moved to a neighbour)",
+                    cue.start
+                ));
             }
-            Some(Cue { start: cue.start, end: cue.end, text: captions::set_lines(&text, profile) })
-        })
-        .collect();
-    for v in captions::check(&translated, profile) {
+            continue;
+        }
+        translated.extend(fit_cue(cue.start, cue.end, &text, profile));
+    }
+    // Reading speed above the comfortable target is a hint, not a broken rule.
+    for v in captions::check(&translated, profile).into_iter().filter(|v| v.severity == Severity::Error) {
         let at = translated.get(v.cue).map(|c| c.start.to_string()).unwrap_or_default();
         warnings.push(format!("{to} cue at {at}: {}", v.message));
     }
     Ok(Translation { cues: translated, warnings })
+}
+
+/// One cue's translated text set on lines; when it needs more lines than a cue
+/// may have (translations run longer than their source), split into consecutive
+/// cues over the same time, each a share of the words and of the time by
+/// characters, as long as each part stays on screen long enough.
+fn fit_cue(start: Millis, end: Millis, text: &str, profile: &CaptionProfile) -> Vec<Cue> {
+    let single = vec![Cue { start, end, text: captions::set_lines(text, profile) }];
+    if single[0].text.lines().count() <= profile.max_lines {
+        return single;
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let duration = end.0.saturating_sub(start.0);
+    for parts in 2..=words.len().min(4) {
+        let gaps = profile.min_gap.0 * (parts as u64 - 1);
+        let usable = duration.saturating_sub(gaps);
+        if usable / (parts as u64) < profile.min_duration.0 {
+            break;
+        }
+        // Words into `parts` groups of about equal characters.
+        let total: usize = words.iter().map(|w| w.chars().count() + 1).sum();
+        let mut groups: Vec<Vec<&str>> = vec![Vec::new(); parts];
+        let mut seen = 0usize;
+        for (i, w) in words.iter().enumerate() {
+            let remaining_words = words.len() - i;
+            let mut g = (seen * parts / total.max(1)).min(parts - 1);
+            // Leave a word for each later group.
+            let later_empty = groups[g + 1..].iter().filter(|x| x.is_empty()).count();
+            if remaining_words <= later_empty && !groups[g].is_empty() {
+                g += 1;
+            }
+            groups[g].push(w);
+            seen += w.chars().count() + 1;
+        }
+        if groups.iter().any(Vec::is_empty) {
+            continue;
+        }
+        let texts: Vec<String> = groups.iter().map(|g| captions::set_lines(&g.join(" "), profile)).collect();
+        if texts.iter().any(|t| t.lines().count() > profile.max_lines) {
+            continue;
+        }
+        let chars: Vec<u64> = groups.iter().map(|g| g.join(" ").chars().count() as u64).collect();
+        let all: u64 = chars.iter().sum::<u64>().max(1);
+        let mut at = start.0;
+        let mut out = Vec::new();
+        for (k, (t, c)) in texts.into_iter().zip(&chars).enumerate() {
+            let length = if k + 1 == parts { end.0 - at } else { usable * c / all };
+            if length < profile.min_duration.0 {
+                out.clear();
+                break;
+            }
+            out.push(Cue { start: Millis(at), end: Millis(at + length), text: t });
+            at += length + profile.min_gap.0;
+        }
+        if out.len() == parts {
+            return out;
+        }
+    }
+    single
 }
 
 #[cfg(test)]
@@ -172,6 +229,20 @@ mod tests {
             .expect("en→it");
         let text = t.cues[0].text.replace('\n', " ");
         assert!(text.contains("Dashwood") && text.contains("giardino segreto"), "{text}");
+    }
+
+    #[test]
+    fn a_translation_too_long_for_its_cue_is_split_over_its_time() {
+        let p = CaptionProfile::default();
+        let text = "ocio para considerar cuánto podría haber prudentemente en su poder de hacer para ellos y para todos los demás";
+        let cues = fit_cue(Millis(2000), Millis(8500), text, &p);
+        assert_eq!(cues.len(), 2, "{cues:?}");
+        assert_eq!((cues[0].start, cues[1].end), (Millis(2000), Millis(8500)));
+        assert!(cues[1].start.0 - cues[0].end.0 >= p.min_gap.0);
+        assert!(captions::check(&cues, &p).iter().all(|v| v.severity != Severity::Error), "{cues:?}");
+        assert_eq!(cues.iter().map(|c| c.text.replace('\n', " ")).collect::<Vec<_>>().join(" "), text);
+        // Too short to split: kept whole (the checker reports it).
+        assert_eq!(fit_cue(Millis(0), Millis(1000), text, &p).len(), 1);
     }
 
     #[test]
