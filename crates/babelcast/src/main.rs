@@ -86,6 +86,9 @@ enum Command {
     /// stage: probe, encode (ladder + HLS) in parallel with transcription, then the
     /// captions into the package. Prints the master playlist's path.
     Run(serve_cmd::RunArgs),
+    /// List the voices dubbing can use, per language, and which one each language
+    /// gets.
+    Voices,
     /// Print the effective configuration as TOML.
     Config,
 }
@@ -153,6 +156,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => serve_cmd::serve(&config, args, &runtime),
         Command::Run(args) => serve_cmd::run(&config, args, &runtime),
+        Command::Voices => {
+            let installed = babelcast_voice::Espeak::list(&babelcast_process::Program::espeak_ng())?;
+            println!("{:<4} {:<12} {:<24} installed espeak-ng voices", "lang", "name", "dub voice");
+            for lang in babelcast_core::Lang::all() {
+                let voices: Vec<&str> = installed
+                    .iter()
+                    .filter(|(code, _)| code.split('-').next() == Some(lang.tag()))
+                    .map(|(_, name)| name.as_str())
+                    .collect();
+                let chosen =
+                    if voices.is_empty() { "none".to_owned() } else { format!("espeak-ng:{}", lang.tag()) };
+                println!("{:<4} {:<12} {:<24} {}", lang.tag(), lang.name(), chosen, voices.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)

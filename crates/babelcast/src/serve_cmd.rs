@@ -254,6 +254,13 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
             .unwrap_or_default();
         let last = events.last().map(|e| e.at_ms).unwrap_or(received);
         eprintln!("video {id}: {} in {:.1} s{playable}", state.state.as_str(), secs(last - received));
+        for event in events.iter().filter(|e| e.kind == "stage_finished") {
+            let took = event.data.as_ref().and_then(|d| d["secs"].as_f64()).unwrap_or(0.0);
+            eprintln!("  {:<14} {took:6.1} s", event.stage.clone().unwrap_or_default());
+        }
+        for event in events.iter().filter(|e| e.kind == "dub_qa") {
+            eprintln!("qa: {}", event.message);
+        }
         for warning in &state.warnings {
             eprintln!("warning: {warning}");
         }

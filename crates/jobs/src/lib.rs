@@ -87,6 +87,8 @@ pub enum VideoState {
     Completed,
     /// Published, but something was left out (e.g. captions); see the warnings.
     CompletedWithWarnings,
+    /// The transcript waits for a person to review and approve it.
+    AwaitingReview,
     /// Nothing could be published; see the error.
     Failed,
 }
@@ -98,13 +100,14 @@ impl VideoState {
             VideoState::Processing => "processing",
             VideoState::Completed => "completed",
             VideoState::CompletedWithWarnings => "completed_with_warnings",
+            VideoState::AwaitingReview => "awaiting_review",
             VideoState::Failed => "failed",
         }
     }
 
-    /// Whether nothing more will happen.
+    /// Whether nothing more will happen (until someone edits or approves).
     pub fn is_final(self) -> bool {
-        self != VideoState::Processing
+        !matches!(self, VideoState::Processing | VideoState::AwaitingReview)
     }
 }
 
@@ -116,6 +119,7 @@ impl FromStr for VideoState {
             "processing" => VideoState::Processing,
             "completed" => VideoState::Completed,
             "completed_with_warnings" => VideoState::CompletedWithWarnings,
+            "awaiting_review" => VideoState::AwaitingReview,
             "failed" => VideoState::Failed,
             other => return Err(DbError::Corrupt(format!("video state {other:?}"))),
         })
@@ -569,6 +573,38 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Moves a video from `from` to `to` (e.g. awaiting review → processing). False
+    /// if it was not in `from`.
+    pub async fn transition(&self, id: &str, from: VideoState, to: VideoState) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE videos SET state = ?, updated_ms = ? WHERE id = ? AND state = ?")
+            .bind(to.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Queues a stage of a video again (or for the first time): a done or dead job
+    /// is reset with its attempts; a queued or running one is left alone.
+    pub async fn requeue(&self, video_id: &str, stage: &str, max_attempts: i64) -> Result<(), DbError> {
+        if self.enqueue(video_id, stage, max_attempts).await? {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, run_after_ms = ?, lease_ms = NULL,
+                 worker = NULL, finished_ms = NULL
+             WHERE video_id = ? AND stage = ? AND state IN ('done', 'dead')",
+        )
+        .bind(now_ms())
+        .bind(video_id)
+        .bind(stage)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Adds a warning to a video (once: the same text is not repeated).

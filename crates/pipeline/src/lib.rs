@@ -22,6 +22,7 @@
 //! - **Crash-safe**: every output is written under a temporary name and renamed
 //!   into place; the cache row is written only after the output is complete.
 
+mod review;
 pub mod speech;
 mod stages;
 mod worker;
@@ -40,6 +41,7 @@ use babelcast_translate::{Apertium, Glossary};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};
 pub use worker::{ALL_STAGES, WorkerPool};
 
@@ -104,6 +106,8 @@ pub struct VideoOptions {
     pub glossary: Glossary,
     /// What happens to the original audio under a dub: `duck` or `replace`.
     pub dub_mode: DubMode,
+    /// Wait after transcription until a person approves the transcript.
+    pub review: bool,
 }
 
 impl Default for VideoOptions {
@@ -115,7 +119,20 @@ impl Default for VideoOptions {
             to: Vec::new(),
             glossary: Glossary::default(),
             dub_mode: DubMode::default(),
+            review: false,
         }
+    }
+}
+
+impl VideoOptions {
+    /// The caption formats to write: the ones asked for, and always WebVTT, which
+    /// the package and the dubs are made from.
+    pub fn formats(&self) -> Vec<String> {
+        let mut formats = self.caption_formats.clone();
+        if !formats.iter().any(|f| f == "vtt") {
+            formats.push("vtt".into());
+        }
+        formats
     }
 }
 

@@ -252,7 +252,7 @@ impl Pipeline {
         let mut outputs = vec![format!("videos/{id}/transcript.json")];
         match Lang::from_metadata(&transcript.language) {
             Some(lang) => {
-                for format in &options.caption_formats {
+                for format in &options.formats() {
                     let (format, body) = match format.as_str() {
                         "srt" => (CaptionFormat::Srt, subtitle::srt::write(&transcript.cues)),
                         _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&transcript.cues)),
@@ -278,7 +278,19 @@ impl Pipeline {
             self.warn(&video.id, Some(stage::TRANSCRIBE), "no speech was found: the captions are empty")
                 .await?;
         }
-        if !options.to.is_empty() {
+        if options.review {
+            if self.db.transition(&video.id, VideoState::Processing, VideoState::AwaitingReview).await? {
+                self.db
+                    .add_event(
+                        &video.id,
+                        "awaiting_review",
+                        Some(stage::TRANSCRIBE),
+                        &format!("the transcript waits for review at /review/{id}"),
+                        Some(json!({ "review_url": format!("/review/{id}") })),
+                    )
+                    .await?;
+            }
+        } else if !options.to.is_empty() {
             if transcript.cues.is_empty() {
                 self.warn(
                     &video.id,
@@ -324,6 +336,12 @@ impl Pipeline {
             Arc::clone(locks.entry(video.id.clone()).or_default())
         };
         let _held = lock.lock().await;
+        let reviewing =
+            self.db.video(&video.id).await?.is_some_and(|v| v.state == VideoState::AwaitingReview);
+        if reviewing {
+            // Unreviewed captions are not published.
+            return Ok(Vec::new());
+        }
         let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
         let spoken = std::fs::read(layout.transcript(&id))
             .ok()
@@ -357,7 +375,11 @@ impl Pipeline {
             }
             let m4a = layout.dub(&id, lang);
             let has_dub = package.state().audio.iter().any(|t| !t.original && t.language == Some(lang));
-            if !has_dub && m4a.is_file() {
+            // A dub made again (after an edit) is newer than its packaged track.
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let stale =
+                modified(&m4a) > modified(&hls.join(format!("dub-{}", lang.tag())).join("index.m3u8"));
+            if (!has_dub || stale) && m4a.is_file() {
                 let packager = Packager::new(
                     self.config.ffmpeg.clone(),
                     self.config.ffprobe.clone(),
@@ -422,7 +444,7 @@ impl Pipeline {
         .await
         .map_err(|e| StageFailure::transient(e.to_string()))?
         .map_err(|e| StageFailure::from_error(&e))?;
-        for format in &options.caption_formats {
+        for format in &options.formats() {
             let (format, body) = match format.as_str() {
                 "srt" => (CaptionFormat::Srt, subtitle::srt::write(&translation.cues)),
                 _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&translation.cues)),
@@ -442,8 +464,9 @@ impl Pipeline {
             let more = format!("{to}: {} more caption rule warnings", translation.warnings.len() - shown);
             self.warn(&video.id, None, &more).await?;
         }
-        self.db.enqueue(&video.id, &format!("{}-{to}", stage::DUB), self.config.max_attempts).await?;
-        self.refresh_package(video).await?;
+        // Again after an edit: the dub follows the new translation.
+        self.db.requeue(&video.id, &format!("{}-{to}", stage::DUB), self.config.max_attempts).await?;
+        self.replace_subtitles(video, to, &translation.cues).await?;
         Ok(StageDone {
             cached: false,
             data: json!({ "from": from.tag(), "to": to.tag(), "cues": translation.cues.len(), "engine": "apertium" }),
@@ -537,6 +560,38 @@ impl Pipeline {
         })
     }
 
+    /// Puts `cues` in the package as the `lang` caption track, replacing an older
+    /// one (after an edit); nothing to do before the package exists.
+    pub(crate) async fn replace_subtitles(
+        &self,
+        video: &Video,
+        lang: Lang,
+        cues: &[babelcast_core::Cue],
+    ) -> Result<(), StageFailure> {
+        let (id, _) = self.source_path(video)?;
+        let hls = self.layout().hls_dir(&id);
+        if !hls.join(babelcast_media::hls::STATE).is_file() || cues.is_empty() {
+            return Ok(());
+        }
+        let lock = {
+            let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(locks.entry(video.id.clone()).or_default())
+        };
+        let _held = lock.lock().await;
+        let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
+        package.add_subtitles(lang, cues).map_err(|e| StageFailure::transient(e.to_string()))?;
+        self.db
+            .add_event(
+                &video.id,
+                "captions_published",
+                None,
+                &format!("{} captions are in the master playlist", lang.name()),
+                Some(json!({ "language": lang.tag(), "cues": cues.len() })),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records a warning on the video and in its event log.
     pub(crate) async fn warn(
         &self,
@@ -554,7 +609,7 @@ impl Pipeline {
     /// no stage is left to run. Safe to call any number of times.
     pub async fn settle(&self, video_id: &str) -> Result<(), babelcast_jobs::DbError> {
         let Some(video) = self.db.video(video_id).await? else { return Ok(()) };
-        if video.state.is_final() {
+        if video.state.is_final() || video.state == VideoState::AwaitingReview {
             return Ok(());
         }
         let jobs = self.db.jobs(video_id).await?;

@@ -36,6 +36,7 @@ pub use signing::{Signer, TokenError, webhook_signature};
 /// The hls.js build the player page uses, embedded at build time.
 const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
 const WATCH_PAGE: &str = include_str!("watch.html");
+const REVIEW_PAGE: &str = include_str!("review.html");
 
 /// The most of a refused upload's remaining body read before the reply.
 const DRAIN_LIMIT: u64 = 16 << 20;
@@ -213,7 +214,20 @@ struct VideoOptionsDoc {
         title = "babelcast",
         description = "Caption, translate and dub videos into one adaptive HLS package."
     ),
-    paths(upload, video_status, video_events, playback, play_file, watch_page, metrics, health),
+    paths(
+        upload,
+        video_status,
+        video_events,
+        playback,
+        play_file,
+        watch_page,
+        metrics,
+        health,
+        get_transcript,
+        put_transcript,
+        approve,
+        review_page
+    ),
     components(schemas(
         Accepted,
         VideoStatus,
@@ -257,14 +271,29 @@ pub const DOCUMENTED_ROUTES: &[&str] = &[
     "/watch/{id}",
     "/metrics",
     "/healthz",
+    "/v1/videos/{id}/transcript",
+    "/v1/videos/{id}/approve",
+    "/review/{id}",
 ];
 
 /// The whole HTTP application.
 pub fn router(pipeline: Pipeline, config: ServerConfig) -> Router {
     let state = AppState { pipeline, config: Arc::new(config) };
-    let [videos, video, events, playback_route, play, watch, metrics_route, health_route] = DOCUMENTED_ROUTES
+    let [
+        videos,
+        video,
+        events,
+        playback_route,
+        play,
+        watch,
+        metrics_route,
+        health_route,
+        transcript_route,
+        approve_route,
+        review_route,
+    ] = DOCUMENTED_ROUTES
     else {
-        unreachable!("eight routes")
+        unreachable!("eleven routes")
     };
     Router::new()
         .route(videos, post(upload))
@@ -275,6 +304,9 @@ pub fn router(pipeline: Pipeline, config: ServerConfig) -> Router {
         .route(watch, get(watch_page))
         .route(metrics_route, get(metrics))
         .route(health_route, get(health))
+        .route(transcript_route, get(get_transcript).put(put_transcript))
+        .route(approve_route, post(approve))
+        .route(review_route, get(review_page))
         .route("/assets/hls.min.js", get(hls_js))
         .route("/openapi.json", get(openapi_json))
         // Uploads are streamed to disk with their own limit; the body limit must not
@@ -662,4 +694,104 @@ async fn openapi_json() -> impl IntoResponse {
 async fn health(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state.pipeline.db().job_counts().await?;
     Ok("ok")
+}
+
+impl From<babelcast_pipeline::ReviewError> for ApiError {
+    fn from(e: babelcast_pipeline::ReviewError) -> ApiError {
+        use babelcast_pipeline::ReviewError as R;
+        let status = match &e {
+            R::NoVideo => StatusCode::NOT_FOUND,
+            R::NoTranscript | R::NotAwaitingReview(_) => StatusCode::CONFLICT,
+            R::BadCues(_) => StatusCode::BAD_REQUEST,
+            R::Io(_) | R::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// The transcript's cues and the caption rules they break.
+#[utoipa::path(get, path = "/v1/videos/{id}/transcript", tag = "review",
+    params(("id" = String, Path, description = "The video id")),
+    responses((status = 200, description = "language, state, cues (start_ms, end_ms, text), violations"),
+        (status = 404, body = ErrorBody), (status = 409, description = "Not transcribed yet", body = ErrorBody)))]
+async fn get_transcript(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(state.pipeline.transcript(&id).await?).into_response())
+}
+
+/// The body of a transcript edit as JSON.
+#[derive(Debug, Deserialize)]
+struct TranscriptEdit {
+    cues: Vec<babelcast_core::Cue>,
+}
+
+/// Replaces the transcript's cues: JSON `{"cues": [{"start_ms", "end_ms", "text"}]}`,
+/// or a WebVTT (`text/vtt`) or SRT (`application/x-subrip`) file as the body.
+#[utoipa::path(put, path = "/v1/videos/{id}/transcript", tag = "review",
+    params(("id" = String, Path, description = "The video id")),
+    responses((status = 200, description = "The transcript as now stored, with violations"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn put_transcript(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    check_token(&headers, &state.config.token)?;
+    let id = parse_id(&id)?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cues", m);
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not UTF-8".into()))?;
+    let cues = if kind.starts_with("application/json") {
+        serde_json::from_str::<TranscriptEdit>(text).map_err(|e| bad(e.to_string()))?.cues
+    } else if kind.starts_with("text/vtt") {
+        babelcast_core::subtitle::vtt::read(text).map_err(|e| bad(e.to_string()))?
+    } else if kind.starts_with("application/x-subrip") || kind.starts_with("text/srt") {
+        babelcast_core::subtitle::srt::read(text).map_err(|e| bad(e.to_string()))?
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_type",
+            "send application/json, text/vtt or application/x-subrip",
+        ));
+    };
+    Ok(Json(state.pipeline.edit_transcript(&id, cues).await?).into_response())
+}
+
+/// Approves a transcript that awaits review; the pipeline continues.
+#[utoipa::path(post, path = "/v1/videos/{id}/approve", tag = "review",
+    params(("id" = String, Path, description = "The video id")),
+    responses((status = 200, description = "Approved"), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Not awaiting review", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn approve(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_token(&headers, &state.config.token)?;
+    let id = parse_id(&id)?;
+    state.pipeline.approve(&id).await?;
+    Ok(Json(serde_json::json!({ "approved": true })).into_response())
+}
+
+/// The review page: the player beside the editable cues, rule checks as you type,
+/// save and approve.
+#[utoipa::path(get, path = "/review/{id}", tag = "pages",
+    params(("id" = String, Path, description = "The video id")),
+    responses((status = 200, description = "HTML", content_type = "text/html"), (status = 404, body = ErrorBody)))]
+async fn review_page(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Html<String>, ApiError> {
+    let id = parse_id(&id)?;
+    let video =
+        state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
+    Ok(Html(
+        REVIEW_PAGE.replace("{{ID}}", id.as_str()).replace("{{TITLE}}", &html_escape(&video.source_name)),
+    ))
 }

@@ -563,3 +563,101 @@ async fn the_watch_folder_ingests_each_finished_video_once_and_never_its_own_out
     let _ = task.await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_edits_and_approves_in_the_browser_and_the_pipeline_continues() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let options = r#"{"language":"en","review":true,"to":["es"]}"#;
+    let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let started = Instant::now();
+    loop {
+        let (_, video) = server.get_json(&format!("/v1/videos/{id}")).await;
+        if video["state"] == "awaiting_review" && video["outputs"]["master"].is_string() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{video}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Nothing unreviewed is published, and approving needs the token.
+    let master =
+        std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
+    assert!(!master.contains("SUBTITLES"), "{master}");
+    let refused = reqwest::Client::new()
+        .post(format!("{}/v1/videos/{id}/approve", server.url))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 401);
+    let (status, transcript) = server.get_json(&format!("/v1/videos/{id}/transcript")).await;
+    assert_eq!(status, 200);
+    assert!(!transcript["cues"].as_array().expect("cues").is_empty(), "{transcript}");
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/review.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(format!("{}/review/{id}", server.url))
+        .arg(TOKEN)
+        .arg("Reviewed by a person.")
+        .output()
+        .await
+        .expect("node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = serde_json::to_string_pretty(&page).unwrap_or_default();
+    assert_eq!(page["errors"], Value::Array(Vec::new()), "{report}");
+    assert!(page["flaggedWhileTyping"].as_str().unwrap_or("").contains("60 characters"), "{report}");
+    assert_eq!(page["flagsAfterFix"], "", "{report}");
+    assert!(page["saveStatus"].as_str().unwrap_or("").starts_with("saved"), "{report}");
+    assert_eq!(page["approveStatus"], "approved", "{report}");
+    if let (Some(at), Some(start)) = (page["seekedTo"].as_f64(), page["secondStart"].as_f64()) {
+        assert!((at - start).abs() < 0.5, "clicking a cue seeks to it: {report}");
+    }
+
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    let en = std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/en.vtt"))).expect("en");
+    assert!(en.contains("Reviewed by a person."), "{en}");
+    let master =
+        std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
+    assert!(master.contains("LANGUAGE=\"en\"") && master.contains("LANGUAGE=\"es\""), "{master}");
+    let sse = reqwest::get(format!("{}/v1/videos/{id}/events", server.url))
+        .await
+        .expect("sse")
+        .text()
+        .await
+        .expect("text");
+    let order: Vec<&str> =
+        ["event: awaiting_review", "event: transcript_edited", "event: approved", "event: completed"]
+            .into_iter()
+            .filter(|k| sse.contains(k))
+            .collect();
+    assert_eq!(order.len(), 4, "{sse}");
+    assert!(sse.find("event: awaiting_review") < sse.find("event: approved"));
+
+    // An edit after approval re-runs only what depends on the cues.
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/videos/{id}/transcript", server.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/vtt")
+        .body("WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nThe river is long.\n")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 200);
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    let stages: Vec<(String, i64)> = video["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap_or("").to_owned(), s["attempts"].as_i64().unwrap_or(0)))
+        .collect();
+    assert!(stages.contains(&("encode".into(), 1)), "the video was not encoded again: {stages:?}");
+    let es = std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/es.vtt"))).expect("es");
+    assert!(es.contains("río"), "translated again: {es}");
+    server.stop().await;
+}

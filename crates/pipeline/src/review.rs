@@ -1,0 +1,171 @@
+//! The review gate: a video submitted with `review: true` waits after transcription
+//! (`awaiting_review`) until a person has read, corrected and approved its cues.
+//! Edits after approval re-run only what depends on the cues: the caption track is
+//! replaced and each translation (and, after it, its dub) runs again; the video's
+//! encode is untouched.
+
+use babelcast_core::{
+    CaptionProfile, Cue, ErrorCode, Lang, Transcript, VideoId, Violation, captions, subtitle,
+};
+use babelcast_jobs::{DbError, VideoState};
+use babelcast_store::{CaptionFormat, write_atomic};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Pipeline, VideoOptions, stage};
+
+/// Why a review action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// No such video.
+    #[error("no such video")]
+    NoVideo,
+    /// Not transcribed (yet).
+    #[error("the video has no transcript yet")]
+    NoTranscript,
+    /// Approve on a video that is not waiting for it.
+    #[error("the video is {0}, not awaiting review")]
+    NotAwaitingReview(&'static str),
+    /// The cues sent are unusable.
+    #[error("invalid cues: {0}")]
+    BadCues(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl ErrorCode for ReviewError {
+    fn code(&self) -> &'static str {
+        match self {
+            ReviewError::NoVideo => "not_found",
+            ReviewError::NoTranscript => "no_transcript",
+            ReviewError::NotAwaitingReview(_) => "not_awaiting_review",
+            ReviewError::BadCues(_) => "invalid_cues",
+            ReviewError::Io(_) => "storage",
+            ReviewError::Db(e) => e.code(),
+        }
+    }
+
+    fn is_client_error(&self) -> bool {
+        !matches!(self, ReviewError::Io(_) | ReviewError::Db(_))
+    }
+}
+
+/// A transcript as the review page and API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptView {
+    /// The spoken language.
+    pub language: String,
+    /// The video's state.
+    pub state: &'static str,
+    /// The cues.
+    pub cues: Vec<Cue>,
+    /// The caption rules they break.
+    pub violations: Vec<Violation>,
+}
+
+impl Pipeline {
+    async fn load_transcript(
+        &self,
+        id: &VideoId,
+    ) -> Result<(babelcast_jobs::Video, Transcript), ReviewError> {
+        let video = self.db.video(id.as_str()).await?.ok_or(ReviewError::NoVideo)?;
+        let bytes = std::fs::read(self.layout().transcript(id)).map_err(|_| ReviewError::NoTranscript)?;
+        let transcript = serde_json::from_slice(&bytes).map_err(|e| ReviewError::BadCues(e.to_string()))?;
+        Ok((video, transcript))
+    }
+
+    /// The transcript's cues and their rule violations.
+    pub async fn transcript(&self, id: &VideoId) -> Result<TranscriptView, ReviewError> {
+        let (video, transcript) = self.load_transcript(id).await?;
+        let violations = captions::check(&transcript.cues, &CaptionProfile::default());
+        Ok(TranscriptView {
+            language: transcript.language,
+            state: video.state.as_str(),
+            cues: transcript.cues,
+            violations,
+        })
+    }
+
+    /// Replaces the transcript's cues (times and text), rewrites the caption files
+    /// and, once approved, re-publishes and re-translates. Returns the rule
+    /// violations of the new cues (reported, not refused: the reviewer decides).
+    pub async fn edit_transcript(
+        &self,
+        id: &VideoId,
+        mut cues: Vec<Cue>,
+    ) -> Result<TranscriptView, ReviewError> {
+        let (video, mut transcript) = self.load_transcript(id).await?;
+        cues.retain(|c| !c.text.trim().is_empty());
+        cues.sort_by_key(|c| (c.start, c.end));
+        if let Some(bad) = cues.iter().find(|c| c.end <= c.start) {
+            return Err(ReviewError::BadCues(format!(
+                "the cue at {} ends at {}, before it starts",
+                bad.start, bad.end
+            )));
+        }
+        let changed = transcript.cues != cues;
+        transcript.cues = cues;
+        let layout = self.layout();
+        let json = serde_json::to_vec_pretty(&transcript).map_err(|e| ReviewError::BadCues(e.to_string()))?;
+        write_atomic(&layout.transcript(id), &json)?;
+        let options: VideoOptions = serde_json::from_value(video.options.clone()).unwrap_or_default();
+        if let Some(lang) = Lang::from_metadata(&transcript.language) {
+            for format in &options.formats() {
+                let (format, body) = match format.as_str() {
+                    "srt" => (CaptionFormat::Srt, subtitle::srt::write(&transcript.cues)),
+                    _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&transcript.cues)),
+                };
+                write_atomic(&layout.captions(id, lang, format), body.as_bytes())?;
+            }
+            let approved = video.state != VideoState::AwaitingReview;
+            if changed && approved {
+                let _ = self.replace_subtitles(&video, lang, &transcript.cues).await;
+                for tag in &options.to {
+                    self.db
+                        .requeue(
+                            id.as_str(),
+                            &format!("{}-{tag}", stage::TRANSLATE),
+                            self.config.max_attempts,
+                        )
+                        .await?;
+                }
+                if video.state.is_final() {
+                    self.db.set_video_state(id.as_str(), VideoState::Processing, None).await?;
+                }
+            }
+        }
+        self.db
+            .add_event(
+                id.as_str(),
+                "transcript_edited",
+                None,
+                &format!("the transcript was edited ({} cues)", transcript.cues.len()),
+                Some(json!({ "cues": transcript.cues.len(), "changed": changed })),
+            )
+            .await?;
+        self.settle(id.as_str()).await?;
+        self.transcript(id).await
+    }
+
+    /// Approves a transcript awaiting review: translations start and the captions
+    /// are published.
+    pub async fn approve(&self, id: &VideoId) -> Result<(), ReviewError> {
+        let video = self.db.video(id.as_str()).await?.ok_or(ReviewError::NoVideo)?;
+        if !self.db.transition(id.as_str(), VideoState::AwaitingReview, VideoState::Processing).await? {
+            return Err(ReviewError::NotAwaitingReview(video.state.as_str()));
+        }
+        self.db.add_event(id.as_str(), "approved", None, "the transcript was approved", None).await?;
+        let options: VideoOptions = serde_json::from_value(video.options.clone()).unwrap_or_default();
+        for tag in &options.to {
+            self.db
+                .enqueue(id.as_str(), &format!("{}-{tag}", stage::TRANSLATE), self.config.max_attempts)
+                .await?;
+        }
+        self.settle(id.as_str()).await?;
+        Ok(())
+    }
+}
