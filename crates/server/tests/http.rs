@@ -318,6 +318,20 @@ async fn bad_uploads_get_clear_errors_nothing_escapes_and_the_server_keeps_servi
     let (status, body) =
         server.upload("a.mp4", head.clone(), Some(r#"{"language":"english"}"#), Some(TOKEN)).await;
     assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
+    let (status, body) =
+        server.upload("a.mp4", head.clone(), Some(r#"{"language":"en","to":["ja"]}"#), Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("cannot translate en to ja") && message.contains("es") && message.contains("it"),
+        "{message}"
+    );
+    let bad_glossary = r#"{"glossary":{"keep":["River"],"force":{"river":"río"}}}"#;
+    let (status, body) = server.upload("a.mp4", head.clone(), Some(bad_glossary), Some(TOKEN)).await;
+    assert!(
+        status == 400 && body["error"]["message"].as_str().unwrap_or("").contains("conflicting"),
+        "{body}"
+    );
     let (status, body) = server.upload("a.mp4", head, Some(r#"{"colour":"red"}"#), Some(TOKEN)).await;
     assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
     let wav = tmp.path().join("voice.wav");
