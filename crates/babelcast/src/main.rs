@@ -165,8 +165,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .filter(|(code, _)| code.split('-').next() == Some(lang.tag()))
                     .map(|(_, name)| name.as_str())
                     .collect();
-                let chosen =
-                    if voices.is_empty() { "none".to_owned() } else { format!("espeak-ng:{}", lang.tag()) };
+                let piper = babelcast_pipeline::piper_model(&config.models_dir, lang)
+                    .and_then(|p| p.file_stem().map(|s| format!("piper:{}", s.to_string_lossy())));
+                let chosen = match piper {
+                    Some(piper) => piper,
+                    None if voices.is_empty() => "none".to_owned(),
+                    None => format!("espeak-ng:{}", lang.tag()),
+                };
                 println!("{:<4} {:<12} {:<24} {}", lang.tag(), lang.name(), chosen, voices.join(", "));
             }
             Ok(ExitCode::SUCCESS)

@@ -43,6 +43,7 @@ use sha2::{Digest, Sha256};
 
 pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};
+pub use stages::piper_model;
 pub use worker::{ALL_STAGES, WorkerPool};
 
 /// The stage names.

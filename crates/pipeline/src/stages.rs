@@ -62,6 +62,47 @@ pub(crate) struct StageDone {
     pub data: serde_json::Value,
 }
 
+/// The installed Piper voice for `lang`: `models/piper-{lang}_*/*.onnx`.
+pub fn piper_model(models_dir: &Path, lang: Lang) -> Option<PathBuf> {
+    std::fs::read_dir(models_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("piper-{}_", lang.tag())))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "onnx"))
+}
+
+/// The voice for `lang`: an installed Piper voice (`models/piper-{lang}_*/*.onnx`)
+/// if it loads, else espeak-ng. When a Piper voice fails to load, the second value
+/// says why (a warning: the dub still happens, with espeak-ng).
+pub(crate) fn choose_voice(
+    models_dir: &Path,
+    espeak: babelcast_process::Program,
+    lang: Lang,
+) -> (Box<dyn babelcast_voice::Voice + Send>, Option<String>) {
+    let piper = piper_model(models_dir, lang);
+    let library = std::fs::read_dir(models_dir.join("onnxruntime"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so")));
+    if let (Some(model), Some(library)) = (piper, library) {
+        match babelcast_voice::Piper::load(&model, &library, espeak.clone()) {
+            Ok(voice) => return (Box::new(voice), None),
+            Err(e) => {
+                return (
+                    Box::new(babelcast_voice::Espeak::new(espeak, lang)),
+                    Some(format!("{e}; the {lang} dub uses espeak-ng instead")),
+                );
+            }
+        }
+    }
+    (Box::new(babelcast_voice::Espeak::new(espeak, lang)), None)
+}
+
 fn parse_lang(tag: &str) -> Result<Lang, StageFailure> {
     tag.parse().map_err(|e: babelcast_core::UnknownLang| StageFailure::permanent(e.to_string()))
 }
@@ -496,45 +537,58 @@ impl Pipeline {
         let (m4a, mp4) = (layout.dub(&id, to), layout.mp4(&id, to));
         let qa_path = m4a.with_extension("qa.json");
         let mode = options.dub_mode;
-        let summary = tokio::task::spawn_blocking(move || -> Result<babelcast_voice::QaSummary, StageFailure> {
-            let voice = babelcast_voice::Espeak::new(espeak, to);
-            let dub = babelcast_voice::dub(&voice, &cues, total_ms, babelcast_voice::FitOptions::default())
+        let models_dir = self.config.models_dir.clone();
+        let (summary, fallback) = tokio::task::spawn_blocking(
+            move || -> Result<(babelcast_voice::QaSummary, Option<String>), StageFailure> {
+                let (voice, fallback) = choose_voice(&models_dir, espeak, to);
+                let dub = babelcast_voice::dub(
+                    voice.as_ref(),
+                    &cues,
+                    total_ms,
+                    babelcast_voice::FitOptions::default(),
+                )
                 .map_err(|e| StageFailure::from_error(&e))?;
-            let _ = progress.send(0.5);
-            let scratch = tempfile::tempdir()?;
-            let wav = scratch.path().join("speech.wav");
-            dub.write_wav(&wav).map_err(|e| StageFailure::transient(e.to_string()))?;
-            babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, &m4a)
-                .map_err(|e| StageFailure::from_error(&e))?;
-            let summary = dub.summary();
-            let qa = json!({ "voice": babelcast_voice::Voice::name(&voice), "summary": summary, "cues": dub.fits });
-            write_atomic(&qa_path, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
-            let _ = progress.send(0.8);
-            // The download: the dub first, the original second, both caption tracks.
-            let mut subtitles = vec![(to, cues)];
-            if let Some(lang) = source_lang {
-                subtitles.push((lang, source_cues));
-            }
-            let spec = babelcast_media::Mp4Spec {
-                source: &source,
-                facts: &facts,
-                audio: vec![
-                    babelcast_media::Mp4Audio::File { path: m4a.clone(), language: to },
-                    babelcast_media::Mp4Audio::Original { language: source_lang },
-                ]
-                .into_iter()
-                .filter(|a| !matches!(a, babelcast_media::Mp4Audio::Original { .. }) || !facts.audio.is_empty())
-                .collect(),
-                subtitles,
-                burn_in: None,
-            };
-            babelcast_media::Mp4Writer::new(ffmpeg, preset)
-                .write(&spec, &mp4, &mut |_| {})
-                .map_err(|e| StageFailure::from_error(&e))?;
-            Ok(summary)
-        })
+                let _ = progress.send(0.5);
+                let scratch = tempfile::tempdir()?;
+                let wav = scratch.path().join("speech.wav");
+                dub.write_wav(&wav).map_err(|e| StageFailure::transient(e.to_string()))?;
+                babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, &m4a)
+                    .map_err(|e| StageFailure::from_error(&e))?;
+                let summary = dub.summary();
+                let qa = json!({ "voice": voice.name(), "summary": summary, "cues": dub.fits });
+                write_atomic(&qa_path, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
+                let _ = progress.send(0.8);
+                // The download: the dub first, the original second, both caption tracks.
+                let mut subtitles = vec![(to, cues)];
+                if let Some(lang) = source_lang {
+                    subtitles.push((lang, source_cues));
+                }
+                let spec = babelcast_media::Mp4Spec {
+                    source: &source,
+                    facts: &facts,
+                    audio: vec![
+                        babelcast_media::Mp4Audio::File { path: m4a.clone(), language: to },
+                        babelcast_media::Mp4Audio::Original { language: source_lang },
+                    ]
+                    .into_iter()
+                    .filter(|a| {
+                        !matches!(a, babelcast_media::Mp4Audio::Original { .. }) || !facts.audio.is_empty()
+                    })
+                    .collect(),
+                    subtitles,
+                    burn_in: None,
+                };
+                babelcast_media::Mp4Writer::new(ffmpeg, preset)
+                    .write(&spec, &mp4, &mut |_| {})
+                    .map_err(|e| StageFailure::from_error(&e))?;
+                Ok((summary, fallback))
+            },
+        )
         .await
         .map_err(|e| StageFailure::transient(e.to_string()))??;
+        if let Some(why) = fallback {
+            self.warn(&video.id, Some(&format!("{}-{to}", stage::DUB)), &why).await?;
+        }
         self.db
             .add_event(
                 &video.id,
@@ -656,5 +710,44 @@ impl Pipeline {
             tracing::info!(video = video_id, state = state.as_str(), "video settled");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_models() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+    }
+
+    #[test]
+    fn english_gets_the_piper_voice_and_a_broken_one_falls_back_to_espeak_with_a_warning() {
+        let espeak = babelcast_process::Program::espeak_ng();
+        let en: Lang = "en".parse().expect("en");
+        let es: Lang = "es".parse().expect("es");
+        let (voice, warning) = choose_voice(&repo_models(), espeak.clone(), en);
+        assert_eq!((voice.name().as_str(), warning), ("piper:en_US-joe-medium", None));
+        let (voice, _) = choose_voice(&repo_models(), espeak.clone(), es);
+        assert_eq!(voice.name(), "espeak-ng:es");
+
+        let models = tempfile::tempdir().expect("tmp");
+        std::os::unix::fs::symlink(
+            std::path::absolute(repo_models().join("onnxruntime")).expect("abs"),
+            models.path().join("onnxruntime"),
+        )
+        .expect("link");
+        let broken = models.path().join("piper-en_US-broken");
+        std::fs::create_dir_all(&broken).expect("mkdir");
+        std::fs::write(broken.join("broken.onnx"), "not a model").expect("write");
+        std::fs::copy(
+            repo_models().join("piper-en_US-joe-medium/en_US-joe-medium.onnx.json"),
+            broken.join("broken.onnx.json"),
+        )
+        .expect("copy");
+        let (voice, warning) = choose_voice(models.path(), espeak, en);
+        assert_eq!(voice.name(), "espeak-ng:en");
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("broken.onnx") && warning.contains("uses espeak-ng instead"), "{warning}");
     }
 }

@@ -214,26 +214,10 @@ impl ErrorCode for VadError {
     }
 }
 
-/// The process's ONNX Runtime environment. ONNX Runtime is loaded from a file at
-/// run time and allows one environment per process, so it is made once and shared.
-/// A failure is not remembered: after `babelcast models fetch` a later call retries.
-static RUNTIME: Mutex<Option<Environment>> = Mutex::new(None);
-
-/// Loads ONNX Runtime from `library` unless it already is. The first library loaded
-/// stays for the life of the process; later paths are ignored.
+/// Loads ONNX Runtime from `library` (once per process, shared with the voices).
 fn runtime(library: &Path) -> Result<Environment, VadError> {
-    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(env) = slot.as_ref() {
-        return Ok(env.clone());
-    }
-    let failed = |message: String| VadError::Runtime { path: library.to_owned(), message };
-    let env = ort::init_from(library)
-        .map_err(|e| failed(e.to_string()))?
-        .with_name("babelcast")
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
-    *slot = Some(env.clone());
-    Ok(env)
+    babelcast_onnx::environment(library)
+        .map_err(|message| VadError::Runtime { path: library.to_owned(), message })
 }
 
 /// The Silero VAD model, loaded and ready.

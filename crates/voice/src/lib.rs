@@ -10,8 +10,11 @@
 //! Each cue records its speed factor and the milliseconds it ran past its end, and
 //! [`QaSummary`] sums them up.
 //!
-//! Engines: espeak-ng for every language ([`Espeak`]). Its rate is words per
-//! minute, so the speed factor scales `-s`.
+//! Engines: Piper voices ([`Piper`], neural, where a voice is installed: English
+//! here) and espeak-ng for every other language ([`Espeak`], whose rate is words
+//! per minute, so the speed factor scales `-s`).
+
+mod piper;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +22,8 @@ use std::time::Duration;
 use babelcast_core::{Cue, ErrorCode, Lang, Millis};
 use babelcast_process::{ProcessError, Program};
 use serde::{Deserialize, Serialize};
+
+pub use piper::Piper;
 
 /// The sample rate of the speech track.
 pub const SAMPLE_RATE: u32 = 22_050;
