@@ -50,7 +50,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use babelcast_core::{Cue, ErrorCode, Lang, MediaFacts, subtitle::vtt};
+use babelcast_core::{Cue, ErrorCode, Lang, MediaFacts, Millis, subtitle::vtt};
 use babelcast_process::{ProcessError, Program};
 use babelcast_store::{StagedDir, write_atomic};
 use m3u8_rs::{
@@ -274,7 +274,7 @@ impl ErrorCode for PackageError {
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackageError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackageError + '_ {
     move |source| PackageError::Io { path: path.to_owned(), source }
 }
 
@@ -679,7 +679,7 @@ impl Package {
         let mut start = 0.0;
         for (k, &duration) in self.state.segments.iter().enumerate() {
             let end = start + duration;
-            let (from, to) = (to_millis(start), to_millis(end));
+            let (from, to) = (Millis::from_secs_f64(start).0, Millis::from_secs_f64(end).0);
             // A cue spanning a boundary is in both segments; players drop the repeat.
             let inside: Vec<Cue> =
                 cues.iter().filter(|c| c.start.0 < to && c.end.0 > from).cloned().collect();
@@ -741,14 +741,6 @@ impl Package {
         let master = self.dir.join(MASTER);
         write_atomic(&master, render_master(&self.state).as_bytes()).map_err(io_error(&master))
     }
-}
-
-/// Whole milliseconds, for comparing cue times with segment bounds.
-fn to_millis(secs: f64) -> u64 {
-    // Times are far below u64::MAX milliseconds.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let ms = (secs * 1000.0).round().max(0.0) as u64;
-    ms
 }
 
 /// The master playlist of a package.

@@ -9,7 +9,9 @@ use babelcast_core::MediaFacts;
 use babelcast_process::Program;
 use serde::{Deserialize, Serialize};
 
-use crate::hls::{PackageError, encode_error};
+use babelcast_store::StagedFile;
+
+use crate::hls::{PackageError, encode_error, io_error};
 use crate::run::{self, QUIET_WITH_PROGRESS};
 
 /// What happens to the original audio under the dub.
@@ -39,23 +41,16 @@ pub fn dub_track(
     mode: DubMode,
     out: &Path,
 ) -> Result<(), PackageError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| PackageError::Io { path, source }
-    };
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let partial =
-        tempfile::Builder::new().prefix(".partial-").suffix(".m4a").tempfile_in(dir).map_err(io(dir))?;
+    let partial = StagedFile::new(out, ".m4a").map_err(io_error(out))?;
     let mut call = ffmpeg.call().args(QUIET_WITH_PROGRESS);
-    call = run::untrusted_input(call, speech).map_err(io(speech))?;
+    call = run::untrusted_input(call, speech).map_err(io_error(speech))?;
     let original = match (mode, facts.audio.first()) {
         (DubMode::Duck, Some(audio)) => Some(audio.index),
         _ => None,
     };
     let graph = match original {
         Some(index) => {
-            call = run::untrusted_input(call, source).map_err(io(source))?;
+            call = run::untrusted_input(call, source).map_err(io_error(source))?;
             format!(
                 "[0:a]aformat=sample_rates=48000:channel_layouts=stereo,asplit=2[key][voice];\
                  [1:{index}]aformat=sample_rates=48000:channel_layouts=stereo[orig];\
@@ -73,9 +68,5 @@ pub fn dub_track(
         .arg(partial.path());
     let duration = facts.duration_secs;
     run::with_progress(call, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
-    let file =
-        partial.persist(out).map_err(|e| PackageError::Io { path: out.to_owned(), source: e.error })?;
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io(out))?;
-    Ok(())
+    partial.publish().map_err(io_error(out))
 }

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use babelcast_core::{Cue, Lang, MediaFacts, subtitle::srt};
 use babelcast_process::Program;
 
-use crate::hls::{PackageError, encode_error};
+use babelcast_store::StagedFile;
+
+use crate::hls::{PackageError, encode_error, io_error};
 use crate::probe::file_url;
 use crate::run::{self, QUIET_WITH_PROGRESS};
 
@@ -80,20 +82,13 @@ impl Mp4Writer {
         out: &Path,
         progress: &mut dyn FnMut(f64),
     ) -> Result<(), PackageError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| PackageError::Io { path, source }
-        };
         let video =
             spec.facts.video.first().ok_or_else(|| PackageError::NoVideo { path: spec.source.to_owned() })?;
-        let scratch = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
-        let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let partial =
-            tempfile::Builder::new().prefix(".partial-").suffix(".mp4").tempfile_in(dir).map_err(io(dir))?;
+        let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
+        let partial = StagedFile::new(out, ".mp4").map_err(io_error(out))?;
 
         let mut call = self.ffmpeg.call().args(QUIET_WITH_PROGRESS);
-        call = run::untrusted_input(call, spec.source).map_err(io(spec.source))?;
+        call = run::untrusted_input(call, spec.source).map_err(io_error(spec.source))?;
         let mut inputs = 1;
         let mut audio_maps = Vec::new();
         let mut audio_languages = Vec::new();
@@ -109,7 +104,7 @@ impl Mp4Writer {
                     audio_languages.push(*language);
                 }
                 Mp4Audio::File { path, language } => {
-                    call = run::untrusted_input(call, path).map_err(io(path))?;
+                    call = run::untrusted_input(call, path).map_err(io_error(path))?;
                     // The dub's codec is not probed: encoding a speech track is cheap.
                     audio_maps.push((format!("{inputs}:a:0"), false));
                     audio_languages.push(Some(*language));
@@ -120,10 +115,10 @@ impl Mp4Writer {
         let mut subtitle_inputs = Vec::new();
         for (k, (lang, cues)) in spec.subtitles.iter().enumerate() {
             let file = scratch.path().join(format!("{k}.srt"));
-            std::fs::write(&file, srt::write(cues)).map_err(io(&file))?;
+            std::fs::write(&file, srt::write(cues)).map_err(io_error(&file))?;
             call = call
                 .args(["-f", "srt", "-protocol_whitelist", "file", "-i"])
-                .arg(file_url(&file).map_err(io(&file))?);
+                .arg(file_url(&file).map_err(io_error(&file))?);
             subtitle_inputs.push((inputs, *lang));
             inputs += 1;
         }
@@ -132,7 +127,7 @@ impl Mp4Writer {
         match &spec.burn_in {
             Some(cues) => {
                 let file = scratch.path().join("burn-in.srt");
-                std::fs::write(&file, srt::write(cues)).map_err(io(&file))?;
+                std::fs::write(&file, srt::write(cues)).map_err(io_error(&file))?;
                 let path = file.to_string_lossy();
                 // The filter graph has its own quoting; babelcast's temporary path
                 // never needs it, and anything else is refused rather than escaped.
@@ -189,10 +184,6 @@ impl Mp4Writer {
             .arg(partial.path());
         let duration = spec.facts.duration_secs.or(video.duration_secs);
         run::with_progress(call, duration, progress).map_err(|e| encode_error(spec.source, e))?;
-        let file =
-            partial.persist(out).map_err(|e| PackageError::Io { path: out.to_owned(), source: e.error })?;
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io(out))?;
-        Ok(())
+        partial.publish().map_err(io_error(out))
     }
 }

@@ -87,18 +87,7 @@ pub(crate) fn with_progress(
 /// Runs a short call (ffprobe on one segment) and returns all it printed. The
 /// stall timeout bounds it.
 pub(crate) fn read_all(call: Call) -> Result<Vec<u8>, ProcessError> {
-    let mut stream = call.spawn_stdout(Duration::from_secs(30))?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = stream.read_stdout(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    stream.finish()?;
-    Ok(out)
+    call.spawn_stdout(Duration::from_secs(30))?.read_all()
 }
 
 /// The fraction done from one `-progress` line, if it is a position line.

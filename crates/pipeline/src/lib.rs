@@ -204,14 +204,6 @@ fn extension_for(container: &str) -> &'static str {
     }
 }
 
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// A new random video id: 32 hex digits.
 fn new_video_id() -> VideoId {
     let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));

@@ -4,11 +4,9 @@
 //! replaced and each translation (and, after it, its dub) runs again; the video's
 //! encode is untouched.
 
-use babelcast_core::{
-    CaptionProfile, Cue, ErrorCode, Lang, Transcript, VideoId, Violation, captions, subtitle,
-};
+use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, Transcript, VideoId, Violation, captions};
 use babelcast_jobs::{DbError, VideoState};
-use babelcast_store::{CaptionFormat, write_atomic};
+use babelcast_store::write_atomic;
 use serde::Serialize;
 use serde_json::json;
 
@@ -114,13 +112,7 @@ impl Pipeline {
         write_atomic(&layout.transcript(id), &json)?;
         let options: VideoOptions = serde_json::from_value(video.options.clone()).unwrap_or_default();
         if let Some(lang) = Lang::from_metadata(&transcript.language) {
-            for format in &options.formats() {
-                let (format, body) = match format.as_str() {
-                    "srt" => (CaptionFormat::Srt, subtitle::srt::write(&transcript.cues)),
-                    _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&transcript.cues)),
-                };
-                write_atomic(&layout.captions(id, lang, format), body.as_bytes())?;
-            }
+            self.write_captions(id, lang, &transcript.cues, &options)?;
             let approved = video.state != VideoState::AwaitingReview;
             if changed && approved {
                 let _ = self.replace_subtitles(&video, lang, &transcript.cues).await;

@@ -293,13 +293,7 @@ impl Pipeline {
         let mut outputs = vec![format!("videos/{id}/transcript.json")];
         match Lang::from_metadata(&transcript.language) {
             Some(lang) => {
-                for format in &options.formats() {
-                    let (format, body) = match format.as_str() {
-                        "srt" => (CaptionFormat::Srt, subtitle::srt::write(&transcript.cues)),
-                        _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&transcript.cues)),
-                    };
-                    let path = layout.captions(&id, lang, format);
-                    write_atomic(&path, body.as_bytes())?;
+                for format in self.write_captions(&id, lang, &transcript.cues, &options)? {
                     outputs.push(format!("videos/{id}/captions/{lang}.{}", format.extension()));
                 }
             }
@@ -372,10 +366,7 @@ impl Pipeline {
         if !hls.join(babelcast_media::hls::STATE).is_file() {
             return Ok(Vec::new());
         }
-        let lock = {
-            let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(locks.entry(video.id.clone()).or_default())
-        };
+        let lock = self.package_lock(&video.id);
         let _held = lock.lock().await;
         let reviewing =
             self.db.video(&video.id).await?.is_some_and(|v| v.state == VideoState::AwaitingReview);
@@ -403,15 +394,7 @@ impl Pipeline {
                 if !cues.is_empty() {
                     package.add_subtitles(lang, &cues).map_err(|e| StageFailure::transient(e.to_string()))?;
                     added.push(format!("captions {lang}"));
-                    self.db
-                        .add_event(
-                            &video.id,
-                            "captions_published",
-                            None,
-                            &format!("{} captions are in the master playlist", lang.name()),
-                            Some(json!({ "language": lang.tag(), "cues": cues.len() })),
-                        )
-                        .await?;
+                    self.captions_published(&video.id, lang, cues.len()).await?;
                 }
             }
             let m4a = layout.dub(&id, lang);
@@ -485,18 +468,7 @@ impl Pipeline {
         .await
         .map_err(|e| StageFailure::transient(e.to_string()))?
         .map_err(|e| StageFailure::from_error(&e))?;
-        for format in &options.formats() {
-            let (format, body) = match format.as_str() {
-                "srt" => (CaptionFormat::Srt, subtitle::srt::write(&translation.cues)),
-                _ => (CaptionFormat::WebVtt, subtitle::vtt::write(&translation.cues)),
-            };
-            write_atomic(&layout.captions(&id, to, format), body.as_bytes())?;
-        }
-        // The dub reads the WebVTT, whatever formats were asked for.
-        write_atomic(
-            &layout.captions(&id, to, CaptionFormat::WebVtt),
-            subtitle::vtt::write(&translation.cues).as_bytes(),
-        )?;
+        self.write_captions(&id, to, &translation.cues, &options)?;
         let shown = translation.warnings.len().min(5);
         for warning in &translation.warnings[..shown] {
             self.warn(&video.id, Some(&format!("{}-{to}", stage::TRANSLATE)), warning).await?;
@@ -627,23 +599,53 @@ impl Pipeline {
         if !hls.join(babelcast_media::hls::STATE).is_file() || cues.is_empty() {
             return Ok(());
         }
-        let lock = {
-            let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(locks.entry(video.id.clone()).or_default())
-        };
+        let lock = self.package_lock(&video.id);
         let _held = lock.lock().await;
         let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
         package.add_subtitles(lang, cues).map_err(|e| StageFailure::transient(e.to_string()))?;
+        self.captions_published(&video.id, lang, cues.len()).await?;
+        Ok(())
+    }
+
+    /// The lock around changes to one video's package.
+    fn package_lock(&self, video_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(locks.entry(video_id.to_owned()).or_default())
+    }
+
+    async fn captions_published(&self, video_id: &str, lang: Lang, cues: usize) -> Result<(), StageFailure> {
         self.db
             .add_event(
-                &video.id,
+                video_id,
                 "captions_published",
                 None,
                 &format!("{} captions are in the master playlist", lang.name()),
-                Some(json!({ "language": lang.tag(), "cues": cues.len() })),
+                Some(json!({ "language": lang.tag(), "cues": cues })),
             )
             .await?;
         Ok(())
+    }
+
+    /// Writes `cues` as `lang`'s caption files in the submission's formats (WebVTT
+    /// always: the package and the dubs are made from it); returns the formats.
+    pub(crate) fn write_captions(
+        &self,
+        id: &VideoId,
+        lang: Lang,
+        cues: &[babelcast_core::Cue],
+        options: &VideoOptions,
+    ) -> std::io::Result<Vec<CaptionFormat>> {
+        let layout = self.layout();
+        let mut written = Vec::new();
+        for format in options.formats() {
+            let (format, body) = match format.as_str() {
+                "srt" => (CaptionFormat::Srt, subtitle::srt::write(cues)),
+                _ => (CaptionFormat::WebVtt, subtitle::vtt::write(cues)),
+            };
+            write_atomic(&layout.captions(id, lang, format), body.as_bytes())?;
+            written.push(format);
+        }
+        Ok(written)
     }
 
     /// Records a warning on the video and in its event log.

@@ -255,6 +255,23 @@ impl StdoutStream {
         Ok(n)
     }
 
+    /// Reads all of stdout, then waits for the program to exit; returns what it
+    /// printed if it exited successfully. For output known to be small (a probe
+    /// report, a translation): the whole of it is held in memory.
+    pub fn read_all(mut self) -> Result<Vec<u8>, ProcessError> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = self.read_stdout(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        self.finish()?;
+        Ok(out)
+    }
+
     /// Reads what is left of stdout, discarding it, then waits for the program to exit
     /// (each wait bounded by the stall timeout). Returns the end of its stderr (which
     /// may hold warnings) if it exited successfully.

@@ -99,15 +99,45 @@ impl Layout {
 /// Writes `bytes` to `path` all or nothing: into a temporary file in the same
 /// folder, flushed to disk, then renamed over `path`. Creates the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    // Temporary files are private (0600); outputs are served and read by others.
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let mut staged = StagedFile::new(path, "")?;
+    staged.file.write_all(bytes)?;
+    staged.publish()
+}
+
+/// A file that appears at `target` only once complete: written (by us or by a
+/// program given [`StagedFile::path`]) as a hidden `.partial-*` file beside the
+/// target, then flushed and renamed over it by [`StagedFile::publish`]. Dropped
+/// unpublished, it is removed.
+#[derive(Debug)]
+pub struct StagedFile {
+    file: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl StagedFile {
+    /// Starts a file that will replace `target`, named with `suffix` (e.g. `.mp4`,
+    /// for programs that pick a format by name). Creates `target`'s folder.
+    pub fn new(target: &Path, suffix: &str) -> io::Result<StagedFile> {
+        let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let file = tempfile::Builder::new().prefix(".partial-").suffix(suffix).tempfile_in(dir)?;
+        Ok(StagedFile { file, target: target.to_owned() })
+    }
+
+    /// Where to write.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Flushes the file to disk and renames it over the target.
+    pub fn publish(self) -> io::Result<()> {
+        let StagedFile { file, target } = self;
+        // Temporary files are private (0600); outputs are served and read by others.
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.as_file().sync_all()?;
+        file.persist(&target).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
 
 /// A folder that becomes visible at `target` only once it is complete: files are

@@ -101,17 +101,7 @@ impl Apertium {
         let input = lines.join("\n") + "\n";
         // -u: unknown words are copied without Apertium's `*` marks.
         let call = self.program.call().arg("-u").arg(mode).stdin(input.into_bytes());
-        let mut stream = call.spawn_stdout(STALL).map_err(TranslateError::Program)?;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            let n = stream.read_stdout(&mut buf).map_err(TranslateError::Program)?;
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        stream.finish().map_err(|e| match e {
+        let out = call.spawn_stdout(STALL).and_then(|s| s.read_all()).map_err(|e| match e {
             ProcessError::Failed { stderr_tail, .. } => {
                 TranslateError::Engine(format!("apertium {mode} failed: {}", stderr_tail.trim()))
             }

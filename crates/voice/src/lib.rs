@@ -98,18 +98,9 @@ impl Espeak {
     }
 }
 
-fn run_to_end(call: babelcast_process::Call) -> Result<String, VoiceError> {
-    let mut stream = call.spawn_stdout(Duration::from_secs(60)).map_err(VoiceError::Program)?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = stream.read_stdout(&mut buf).map_err(VoiceError::Program)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    stream.finish().map_err(VoiceError::Program)?;
+pub(crate) fn run_to_end(call: babelcast_process::Call) -> Result<String, VoiceError> {
+    let out =
+        call.spawn_stdout(Duration::from_secs(60)).and_then(|s| s.read_all()).map_err(VoiceError::Program)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use babelcast_process::Program;
 use ort::session::Session;
@@ -105,18 +104,7 @@ impl Voice for Piper {
             .call()
             .args(["-q", "--ipa", "-v", &self.config.espeak.voice, "--stdin"])
             .stdin(text.as_bytes().to_vec());
-        let mut stream = call.spawn_stdout(Duration::from_secs(60)).map_err(VoiceError::Program)?;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = stream.read_stdout(&mut buf).map_err(VoiceError::Program)?;
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        stream.finish().map_err(VoiceError::Program)?;
-        let phonemes = String::from_utf8_lossy(&out);
+        let phonemes = crate::run_to_end(call)?;
         let scales = [
             self.config.inference.noise_scale,
             // Faster speech is a shorter length scale.
