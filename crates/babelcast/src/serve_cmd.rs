@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -64,9 +63,8 @@ fn secret_file(path: &Path, len: usize) -> anyhow::Result<(String, bool)> {
     }
     let bytes: Vec<u8> = (0..len).map(|_| fastrand::u8(..)).collect();
     let secret = hex::encode(bytes);
-    babelcast_store::write_atomic(path, secret.as_bytes())
+    babelcast_store::write_atomic_mode(path, secret.as_bytes(), 0o600)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok((secret, true))
 }
 

@@ -99,9 +99,15 @@ impl Layout {
 /// Writes `bytes` to `path` all or nothing: into a temporary file in the same
 /// folder, flushed to disk, then renamed over `path`. Creates the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the file's permission bits, e.g. `0o600` for a secret,
+/// which then is never readable by others, not even for a moment.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut staged = StagedFile::new(path, "")?;
     staged.file.write_all(bytes)?;
-    staged.publish()
+    staged.publish_mode(mode)
 }
 
 /// A file that appears at `target` only once complete: written (by us or by a
@@ -129,11 +135,15 @@ impl StagedFile {
         self.file.path()
     }
 
-    /// Flushes the file to disk and renames it over the target.
+    /// Flushes the file to disk and renames it over the target, readable by all
+    /// (temporary files are private, 0600; outputs are served and read by others).
     pub fn publish(self) -> io::Result<()> {
+        self.publish_mode(0o644)
+    }
+
+    fn publish_mode(self, mode: u32) -> io::Result<()> {
         let StagedFile { file, target } = self;
-        // Temporary files are private (0600); outputs are served and read by others.
-        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.as_file().sync_all()?;
         file.persist(&target).map_err(|e| e.error)?;
         Ok(())
@@ -253,5 +263,17 @@ mod tests {
         drop(StagedDir::new(&target).expect("stage"));
         let left: Vec<_> = std::fs::read_dir(root.path()).expect("list").collect();
         assert_eq!(left.len(), 1, "an unpublished folder is removed; nothing left aside");
+    }
+
+    #[test]
+    fn secrets_are_written_private() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let secret = root.path().join("token");
+        write_atomic_mode(&secret, b"s3cret", 0o600).expect("write");
+        let mode = std::fs::metadata(&secret).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        write_atomic(&root.path().join("out"), b"x").expect("write");
+        let mode = std::fs::metadata(root.path().join("out")).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
     }
 }
