@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 # CTranslate2 build needs (cmake, a C++ compiler), what the tests and the demo use
 # (pocketsphinx-testdata: real speech with transcripts; sox), pip to fetch models, and
 # a font for captions burned into video (libass needs one), curl for the demo's
-# uploads.
+# uploads (and the service tests), procps for the crash test's pgrep.
 packages=(
-  ffmpeg espeak-ng apertium apertium-eng-spa apertium-spa-ita apertium-spa-cat fonts-dejavu-core curl
+  ffmpeg espeak-ng apertium apertium-eng-spa apertium-spa-ita apertium-spa-cat fonts-dejavu-core curl procps
   cmake build-essential pkg-config git ca-certificates
   pocketsphinx-testdata sox python3 python3-pip python3-venv
 )
