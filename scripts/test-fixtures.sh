@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test fixtures that come from outside the repository, idempotent: a Python venv with
 # a pinned numpy (for the numpy-only reference scripts under crates/*/tests/fixtures)
+# and CTranslate2 + SentencePiece (to build a tiny translation model)
 # and Whisper's own mel filter bank, taken from openai-whisper's pinned source
 # distribution. A second run checks and returns in about a second.
 set -euo pipefail
@@ -10,17 +11,20 @@ cache="$HOME/.cache/babelcast"
 venv="$cache/venv"
 fixtures="$cache/fixtures"
 numpy_pin="numpy==2.3.*"
-numpy_ok='import sys, numpy; sys.exit(not numpy.__version__.startswith("2.3."))'
+# CTranslate2's and SentencePiece's Python packages build the tiny translation model
+# the CTranslate2 engine is tested on (crates/translate/tests/fixtures).
+ct2_pins=("ctranslate2==4.8.5" "sentencepiece==0.2.*")
+numpy_ok='import sys, numpy, ctranslate2, sentencepiece; sys.exit(not numpy.__version__.startswith("2.3.") or ctranslate2.__version__ != "4.8.5")'
 whisper_pin="openai-whisper==20250625"
 # sha256 of whisper/assets/mel_filters.npz in that release.
 filters_sha256="7450ae70723a5ef9d341e3cee628c7cb0177f36ce42c44b7ed2bf3325f0f6d4c"
 filters_ok() { echo "$filters_sha256  $1" | sha256sum --check --status; }
 
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "$numpy_ok" >/dev/null 2>&1; then
-  echo "test-fixtures: creating $venv with $numpy_pin"
+  echo "test-fixtures: creating $venv with $numpy_pin ${ct2_pins[*]}"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet "$numpy_pin"
+  "$venv/bin/python" -m pip install --quiet "$numpy_pin" "${ct2_pins[@]}"
 fi
 
 mkdir -p "$fixtures"

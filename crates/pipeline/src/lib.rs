@@ -37,7 +37,7 @@ use babelcast_jobs::{Db, DbError, NewVideo};
 use babelcast_media::{DubMode, LadderConfig, ProbeError, Prober};
 use babelcast_process::Program;
 use babelcast_store::Layout;
-use babelcast_translate::{Apertium, Glossary};
+use babelcast_translate::{Apertium, Engines, Glossary, Neural, Translator};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -186,6 +186,9 @@ pub struct Pipeline {
     /// stages at once must not lose each other's update). In-process: enough for
     /// one node; several nodes need the database's lock (scale-out).
     package_locks: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The CTranslate2 translation models in `models_dir/translation`, read once
+    /// (each loads on first use and stays loaded).
+    neural: Neural,
 }
 
 /// The extension a source is stored under, from the demuxer that read it.
@@ -216,7 +219,23 @@ impl Pipeline {
         std::fs::create_dir_all(config.data_dir.join("videos"))?;
         std::fs::create_dir_all(config.data_dir.join("cache"))?;
         std::fs::create_dir_all(config.data_dir.join("uploads"))?;
-        Ok(Pipeline { db, config: Arc::new(config), package_locks: Arc::default() })
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let (neural, problems) =
+            Neural::discover(&config.models_dir.join(babelcast_translate::neural::MODELS_SUBDIR), threads);
+        for problem in problems {
+            tracing::warn!("{problem}; it is not used");
+        }
+        Ok(Pipeline { db, config: Arc::new(config), package_locks: Arc::default(), neural })
+    }
+
+    /// The translation engines: the CTranslate2 models found at start, then the
+    /// Apertium pairs installed now.
+    pub fn translators(&self) -> Engines {
+        let apertium = Apertium::discover(
+            self.config.apertium.clone(),
+            Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR),
+        );
+        Engines(vec![Box::new(self.neural.clone()), Box::new(apertium)])
     }
 
     /// The database.
@@ -260,10 +279,7 @@ impl Pipeline {
         }
         options.glossary.validate().map_err(|e| IngestError::Options(e.to_string()))?;
         let source = Lang::from_metadata(&options.language);
-        let apertium = Apertium::discover(
-            self.config.apertium.clone(),
-            Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR),
-        );
+        let translators = self.translators();
         let mut targets: Vec<Lang> = Vec::new();
         for tag in &options.to {
             let lang: Lang =
@@ -275,10 +291,10 @@ impl Pipeline {
                 if from == lang {
                     return Err(IngestError::Options(format!("{lang} is the source language")));
                 }
-                if apertium.route(from, lang).is_none() {
-                    let reachable: Vec<&str> = apertium.targets(from).iter().map(|l| l.tag()).collect();
+                if translators.engine(from, lang).is_none() {
+                    let reachable: Vec<&str> = translators.targets(from).iter().map(|l| l.tag()).collect();
                     return Err(IngestError::Options(format!(
-                        "cannot translate {from} to {lang} with the installed Apertium pairs; from {from} these can be reached: {}",
+                        "cannot translate {from} to {lang} with the installed Apertium pairs or CTranslate2 models; from {from} these can be reached: {}",
                         if reachable.is_empty() { "none".to_owned() } else { reachable.join(", ") }
                     )));
                 }

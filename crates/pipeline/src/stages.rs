@@ -1,5 +1,6 @@
 //! What each stage does, and how a video settles once its stages are over.
 
+use babelcast_translate::Translator as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -449,15 +450,13 @@ impl Pipeline {
                 "{to} is the spoken language: nothing to translate"
             )));
         }
-        let apertium = babelcast_translate::Apertium::discover(
-            self.config.apertium.clone(),
-            Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR),
-        );
+        let translators = self.translators();
+        let engine = translators.engine(from, to).unwrap_or_default();
         let glossary = options.glossary.clone();
         let cues = transcript.cues.clone();
         let translation = tokio::task::spawn_blocking(move || {
             babelcast_translate::translate_cues(
-                &apertium,
+                &translators,
                 from,
                 to,
                 &cues,
@@ -482,7 +481,7 @@ impl Pipeline {
         self.replace_subtitles(video, to, &translation.cues).await?;
         Ok(StageDone {
             cached: false,
-            data: json!({ "from": from.tag(), "to": to.tag(), "cues": translation.cues.len(), "engine": "apertium" }),
+            data: json!({ "from": from.tag(), "to": to.tag(), "cues": translation.cues.len(), "engine": engine }),
         })
     }
 

@@ -675,3 +675,75 @@ async fn a_reviewer_edits_and_approves_in_the_browser_and_the_pipeline_continues
     assert!(es.contains("río"), "translated again: {es}");
     server.stop().await;
 }
+
+/// A models folder with the repository's models and, under `translation/`, the
+/// tiny word-for-word English→Spanish CTranslate2 model that babelcast-translate's
+/// tests build (`tiny_ct2_model.py`).
+fn models_with_translation(root: &Path) -> PathBuf {
+    let models = root.join("models");
+    std::fs::create_dir_all(models.join("translation/opus-mt-en-es")).expect("mkdir");
+    for entry in std::fs::read_dir(repo_models()).expect("models").flatten() {
+        std::os::unix::fs::symlink(entry.path(), models.join(entry.file_name())).expect("link");
+    }
+    let home = std::env::var_os("HOME").expect("HOME");
+    let python = Path::new(&home).join(".cache/babelcast/venv/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../translate/tests/fixtures/tiny_ct2_model.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(models.join("translation/opus-mt-en-es"))
+        .output()
+        .expect("python (scripts/test-fixtures.sh)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    models
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ctranslate2_model_in_the_models_folder_translates_the_reviewed_captions() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let models = models_with_translation(tmp.path());
+    let server = Server::start(move |p, _| p.models_dir = models).await;
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let options = r#"{"language":"en","review":true,"to":["es"]}"#;
+    let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let started = Instant::now();
+    loop {
+        let (_, video) = server.get_json(&format!("/v1/videos/{id}")).await;
+        if video["state"] == "awaiting_review" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{video}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The reviewer's words are all in the tiny model's dictionary.
+    let client = reqwest::Client::new();
+    let vtt = "WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nthe cat sleeps\n\n\
+               00:00:02.600 --> 00:00:04.500\nin the garden.\n";
+    let put = client
+        .put(format!("{}/v1/videos/{id}/transcript", server.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/vtt")
+        .body(vtt)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    let approve = client
+        .post(format!("{}/v1/videos/{id}/approve", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(approve.status(), 200);
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    let es = std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/es.vtt"))).expect("es");
+    assert!(es.contains("el gato duerme\n") && es.contains("en el jardín."), "{es}");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    assert!(
+        events.iter().any(|e| e.data.as_ref().is_some_and(|d| d["engine"] == "ctranslate2 opus-mt-en-es")),
+        "{events:?}"
+    );
+    server.stop().await;
+}

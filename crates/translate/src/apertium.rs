@@ -88,7 +88,7 @@ impl Apertium {
             from,
             to,
             reachable: self.targets(from),
-            engine: "apertium",
+            engine: "apertium".into(),
         })?;
         let mut lines: Vec<String> = sentences.iter().map(|s| s.replace(['\n', '\r'], " ")).collect();
         for mode in route {

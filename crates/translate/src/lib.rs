@@ -1,23 +1,101 @@
 //! Translating captions: cues are joined into sentences ([`align`]), glossary terms
-//! protected ([`glossary`]), the sentences translated by an engine ([`Apertium`]),
-//! split back over the original cue times by character share, and each cue's text
-//! set on lines by the caption rules for the target language.
+//! protected ([`glossary`]), the sentences translated by an engine (a
+//! [`Translator`]: [`Apertium`], or CTranslate2 models in [`Neural`]), split back
+//! over the original cue times by character share, and each cue's text set on
+//! lines by the caption rules for the target language.
 
 pub mod align;
 pub mod apertium;
 pub mod glossary;
+pub mod neural;
 
 use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, Millis, Severity, captions};
 use babelcast_process::ProcessError;
 
+// The oneDNN backend is a link-time dependency of ct2rs (see babelcast-speech).
+#[cfg(feature = "dnnl")]
+use onednn_src as _;
+
 pub use apertium::Apertium;
 pub use glossary::{Glossary, GlossaryError};
+pub use neural::Neural;
+
+/// A translation engine: translates whole sentences between the languages it
+/// reaches.
+pub trait Translator: Send + Sync {
+    /// What would translate `from` to `to`, for events and logs (`apertium
+    /// eng-spa`, `ctranslate2 opus-mt-en-es`); `None` when it cannot.
+    fn engine(&self, from: Lang, to: Lang) -> Option<String>;
+
+    /// Translates sentences, one result per sentence, in order.
+    fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError>;
+
+    /// The languages reachable from `from`.
+    fn targets(&self, from: Lang) -> Vec<Lang> {
+        Lang::all().filter(|&to| to != from && self.engine(from, to).is_some()).collect()
+    }
+}
+
+impl Translator for Apertium {
+    fn engine(&self, from: Lang, to: Lang) -> Option<String> {
+        self.route(from, to).map(|modes| format!("apertium {}", modes.join(" → ")))
+    }
+
+    fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError> {
+        Apertium::translate(self, from, to, sentences)
+    }
+}
+
+impl Translator for Neural {
+    fn engine(&self, from: Lang, to: Lang) -> Option<String> {
+        self.model(from, to).map(|m| format!("ctranslate2 {}", m.name()))
+    }
+
+    fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError> {
+        let model = self.model(from, to).ok_or_else(|| TranslateError::Unreachable {
+            from,
+            to,
+            reachable: Translator::targets(self, from),
+            engine: "the CTranslate2 models".into(),
+        })?;
+        model.translate(from, to, sentences)
+    }
+}
+
+/// Several engines, the first that reaches a pair translates it: the user's own
+/// CTranslate2 models before Apertium's rules.
+#[derive(Default)]
+pub struct Engines(pub Vec<Box<dyn Translator>>);
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engines({} engines)", self.0.len())
+    }
+}
+
+impl Translator for Engines {
+    fn engine(&self, from: Lang, to: Lang) -> Option<String> {
+        self.0.iter().find_map(|e| e.engine(from, to))
+    }
+
+    fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError> {
+        match self.0.iter().find(|e| e.engine(from, to).is_some()) {
+            Some(engine) => engine.translate(from, to, sentences),
+            None => Err(TranslateError::Unreachable {
+                from,
+                to,
+                reachable: self.targets(from),
+                engine: "the installed engines".into(),
+            }),
+        }
+    }
+}
 
 /// Why a translation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TranslateError {
     /// No installed engine goes from one language to the other.
-    #[error("{engine} cannot translate {from} to {to}; from {from} it can reach: {}", list(reachable))]
+    #[error("cannot translate {from} to {to} with {engine}; from {from} they can reach: {}", list(reachable))]
     Unreachable {
         /// Source language.
         from: Lang,
@@ -25,8 +103,8 @@ pub enum TranslateError {
         to: Lang,
         /// What it can reach.
         reachable: Vec<Lang>,
-        /// The engine.
-        engine: &'static str,
+        /// The engine (or engines) asked.
+        engine: String,
     },
     /// The glossary is unusable.
     #[error(transparent)]
@@ -41,7 +119,7 @@ pub enum TranslateError {
 
 fn list(langs: &[Lang]) -> String {
     if langs.is_empty() {
-        "nothing (install Apertium language pairs, e.g. apertium-eng-spa)".into()
+        "nothing (install Apertium language pairs, e.g. apertium-eng-spa, or put CTranslate2 models in the models folder's translation/)".into()
     } else {
         langs.iter().map(|l| l.tag()).collect::<Vec<_>>().join(", ")
     }
@@ -71,10 +149,10 @@ pub struct Translation {
     pub warnings: Vec<String>,
 }
 
-/// Translates `cues` from `from` to `to` with Apertium, keeping each cue's time
-/// slot; see the crate notes.
+/// Translates `cues` from `from` to `to`, keeping each cue's time slot; see the
+/// crate notes.
 pub fn translate_cues(
-    engine: &Apertium,
+    engine: &dyn Translator,
     from: Lang,
     to: Lang,
     cues: &[Cue],
@@ -82,23 +160,33 @@ pub fn translate_cues(
     profile: &CaptionProfile,
 ) -> Result<Translation, TranslateError> {
     glossary.validate()?;
-    if engine.route(from, to).is_none() {
+    if engine.engine(from, to).is_none() {
         return Err(TranslateError::Unreachable {
             from,
             to,
             reachable: engine.targets(from),
-            engine: "apertium",
+            engine: "the installed engines".into(),
         });
     }
+    let mut warnings = Vec::new();
     let texts = align::translate_texts(cues, |sentences: &[String]| {
         let protected: Vec<glossary::Protected> = sentences.iter().map(|s| glossary.protect(s)).collect();
         let inputs: Vec<String> = protected.iter().map(|p| p.text.clone()).collect();
         let out = engine.translate(from, to, &inputs)?;
+        // An engine may drop or mangle a placeholder (a neural model can); the
+        // term is then missing, which the user should hear about.
+        for (t, p) in out.iter().zip(&protected) {
+            for (slot, term) in &p.slots {
+                if !t.contains(slot.as_str()) {
+                    warnings
+                        .push(format!("the glossary term {term:?} was lost in translation to {to}: {t:?}"));
+                }
+            }
+        }
         Ok::<_, TranslateError>(
             out.iter().zip(&protected).map(|(t, p)| Glossary::restore(t, &p.slots)).collect::<Vec<String>>(),
         )
     })?;
-    let mut warnings = Vec::new();
     let mut translated: Vec<Cue> = Vec::new();
     for (cue, text) in cues.iter().zip(texts) {
         if text.trim().is_empty() {
