@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up (packages, build, models), formatting, lints, tests.
+# The whole test suite: set-up (packages, build, models), test fixtures and servers
+# (PostgreSQL on loopback), formatting, lints, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -13,6 +14,7 @@ if [ "${CI:-}" = "true" ]; then
 fi
 scripts/setup.sh
 scripts/test-fixtures.sh
+scripts/test-services.sh
 
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings

@@ -46,6 +46,11 @@ pub struct ServerSection {
     pub listen: String,
     /// The data folder: the database, uploads, videos and the stage cache.
     pub data_dir: PathBuf,
+    /// The database: unset for the SQLite file `<data_dir>/babelcast.db`, or a URL,
+    /// `postgres://USER:PASSWORD@HOST/DB` to share jobs and events among several
+    /// API nodes and workers (which must then share the data folder too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     /// The bearer token for uploads. Unset: one is generated on first start, saved
     /// as `<data_dir>/api-token` and printed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +78,7 @@ impl Default for ServerSection {
         ServerSection {
             listen: "127.0.0.1:8080".into(),
             data_dir: "data".into(),
+            database_url: None,
             token: None,
             max_upload_bytes: 8 << 30,
             workers: 2,

@@ -77,7 +77,8 @@ enum Command {
     /// subtitles, each tagged with its language.
     Mp4(package_cmd::Mp4Args),
     /// Run the service: the HTTP API, the player page and a pool of workers, on
-    /// SQLite and a local data folder.
+    /// the data folder and its database (SQLite, or PostgreSQL by
+    /// `server.database_url`).
     ///
     /// Prints the address; on first start also the generated API token. Stops on
     /// Ctrl-C or SIGTERM after the running stages finish.
@@ -86,6 +87,13 @@ enum Command {
     /// stage: probe, encode (ladder + HLS) in parallel with transcription, then the
     /// captions into the package. Prints the master playlist's path.
     Run(serve_cmd::RunArgs),
+    /// Run workers only: claim stages from the shared database and run them, with
+    /// no HTTP. Start any number, on any machines that share the database and the
+    /// data folder; `--stages` limits what one takes (e.g. speech-only machines).
+    ///
+    /// Stops on Ctrl-C or SIGTERM after the running stages finish; a killed
+    /// worker's stages are taken over by others when their leases run out.
+    Worker(serve_cmd::WorkerArgs),
     /// List the voices dubbing can use, per language, and which one each language
     /// gets.
     Voices,
@@ -95,7 +103,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, matches!(cli.command, Command::Serve(_)));
+    init_tracing(cli.verbose, matches!(cli.command, Command::Serve(_) | Command::Worker(_)));
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -156,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => serve_cmd::serve(&config, args, &runtime),
         Command::Run(args) => serve_cmd::run(&config, args, &runtime),
+        Command::Worker(args) => serve_cmd::worker(&config, args, &runtime),
         Command::Voices => {
             let installed = babelcast_voice::Espeak::list(&babelcast_process::Program::espeak_ng())?;
             println!("{:<4} {:<12} {:<24} installed espeak-ng voices", "lang", "name", "dub voice");

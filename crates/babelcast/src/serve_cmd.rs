@@ -33,6 +33,24 @@ pub struct ServeArgs {
     pub no_workers: bool,
 }
 
+/// Arguments of `babelcast worker`.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The data folder, shared with the API nodes [config: server.data_dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Worker tasks in this process [config: server.workers].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Only these stages, e.g. transcribe or encode,dub (dub takes dub-es, ...);
+    /// all if not given.
+    #[arg(long, value_delimiter = ',', value_name = "STAGES")]
+    pub stages: Vec<String>,
+    /// This worker's name in the job table [default: HOST-PID].
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
 /// Arguments of `babelcast run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -71,7 +89,10 @@ fn secret_file(path: &Path, len: usize) -> anyhow::Result<(String, bool)> {
 async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Pipeline> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let data_dir = std::path::absolute(data_dir)?;
-    let db = Db::open(&data_dir.join("babelcast.db")).await?;
+    let db = match &config.server.database_url {
+        Some(url) => Db::connect(url).await?,
+        None => Db::open(&data_dir.join("babelcast.db")).await?,
+    };
     let pipeline = Pipeline::new(db, config.pipeline(&data_dir))?;
     pipeline.recover(true).await?;
     Ok(pipeline)
@@ -175,6 +196,44 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
+}
+
+/// `babelcast worker`.
+pub fn worker(
+    config: &Config,
+    args: WorkerArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let stages: Vec<&'static str> = if args.stages.is_empty() {
+        ALL_STAGES.to_vec()
+    } else {
+        let mut chosen = Vec::new();
+        for stage in &args.stages {
+            let known = ALL_STAGES.iter().find(|s| **s == stage.as_str()).ok_or_else(|| {
+                anyhow::anyhow!("unknown stage {stage:?}: the stages are {}", ALL_STAGES.join(", "))
+            })?;
+            chosen.push(*known);
+        }
+        chosen
+    };
+    runtime.block_on(async {
+        let data_dir = args.data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+        let pipeline = open(config, &data_dir).await?;
+        let workers = args.workers.unwrap_or(config.server.workers).max(1);
+        let name = args.name.unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+        let pool = WorkerPool::start(&pipeline, workers, &stages, &name);
+        println!(
+            "babelcast worker {name}: {workers} tasks taking {} (database: {}, data: {})",
+            stages.join(", "),
+            pipeline.db().backend().name(),
+            pipeline.config().data_dir.display()
+        );
+        let _ = std::io::stdout().flush();
+        shutdown_signal().await;
+        eprintln!("stopping: waiting for running stages to finish (leases recover anything killed)");
+        pool.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `babelcast run`.

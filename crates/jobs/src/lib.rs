@@ -1,6 +1,17 @@
 //! The durable state of the pipeline: videos, stage jobs, the event log and the
-//! stage cache, in one SQLite database (WAL mode, migrations embedded and run at
-//! open).
+//! stage cache, in one database: a SQLite file (WAL mode) for one machine, or
+//! PostgreSQL for many, chosen by the database URL. Migrations are embedded and
+//! run at open, one set per backend with the same schema.
+//!
+//! **Two backends, one text.** Queries go through sqlx's `Any` driver and are
+//! written once, with `$1`-style parameters and SQL both databases speak (`ON
+//! CONFLICT`, `RETURNING`). The differences are confined to three places: the
+//! claim (PostgreSQL locks the chosen row with `FOR UPDATE SKIP LOCKED`, so
+//! concurrent workers skip each other's rows instead of waiting; SQLite has one
+//! writer at a time anyway), the migrations, and waking idle workers
+//! (PostgreSQL's `LISTEN/NOTIFY` across machines, with polling as the fallback;
+//! SQLite polls). The conformance suite (`tests/conformance.rs`) runs the same
+//! tests on both.
 //!
 //! **The queue.** A stage of a video is one row in `jobs` (unique per video and
 //! stage, so enqueueing twice is harmless). A worker *claims* a job in one
@@ -20,19 +31,29 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use babelcast_core::ErrorCode;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
-/// The embedded migrations.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The embedded migrations, per backend.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The PostgreSQL channel a `NOTIFY` goes to when work is queued.
+pub const WORK_CHANNEL: &str = "babelcast_jobs";
 
 /// Why the database failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The database URL names no supported database.
+    #[error(
+        "unsupported database URL {0:?}: use a SQLite file path, sqlite://PATH or postgres://USER@HOST/DB"
+    )]
+    Url(String),
     /// The database could not be opened or migrated.
     #[error("cannot open the database {path}: {source}")]
     Open {
@@ -56,6 +77,7 @@ pub enum DbError {
 impl ErrorCode for DbError {
     fn code(&self) -> &'static str {
         match self {
+            DbError::Url(_) => "database_url",
             DbError::Open { .. } => "database_open",
             DbError::Migrate(_) => "database_migrate",
             DbError::Query(_) => "database_query",
@@ -264,13 +286,62 @@ pub enum Failure {
     LeaseLost,
 }
 
+/// Which database holds the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one machine (any number of processes on it).
+    Sqlite,
+    /// A PostgreSQL server: any number of machines.
+    Postgres,
+}
+
+impl Backend {
+    /// Its name, for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Db {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    /// Woken when work is queued: by this process, or (PostgreSQL) by a `NOTIFY`
+    /// from any process.
+    work: Arc<tokio::sync::Notify>,
 }
 
-fn video_from(row: &sqlx::sqlite::SqliteRow) -> Result<Video, DbError> {
+/// A URL with its password hidden, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A path as a `sqlite://` URL, with the characters a URL gives meaning to escaped.
+fn sqlite_url(path: &Path) -> String {
+    let mut escaped = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    format!("sqlite://{escaped}?mode=rwc")
+}
+
+fn video_from(row: &AnyRow) -> Result<Video, DbError> {
     let options: String = row.try_get("options")?;
     let warnings: String = row.try_get("warnings")?;
     let state: String = row.try_get("state")?;
@@ -288,7 +359,7 @@ fn video_from(row: &sqlx::sqlite::SqliteRow) -> Result<Video, DbError> {
     })
 }
 
-fn job_from(row: &sqlx::sqlite::SqliteRow) -> Result<Job, DbError> {
+fn job_from(row: &AnyRow) -> Result<Job, DbError> {
     let state: String = row.try_get("state")?;
     Ok(Job {
         id: row.try_get("id")?,
@@ -303,7 +374,7 @@ fn job_from(row: &sqlx::sqlite::SqliteRow) -> Result<Job, DbError> {
     })
 }
 
-fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<Event, DbError> {
+fn event_from(row: &AnyRow) -> Result<Event, DbError> {
     let data: Option<String> = row.try_get("data")?;
     Ok(Event {
         id: row.try_get("id")?,
@@ -320,24 +391,98 @@ fn event_from(row: &sqlx::sqlite::SqliteRow) -> Result<Event, DbError> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database file and runs the migrations.
+    /// Opens (creating if needed) a SQLite database file and runs the migrations.
     pub async fn open(path: &Path) -> Result<Db, DbError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL: a committed transaction survives a process crash; only
-            // an OS crash may lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|source| DbError::Open { path: path.display().to_string(), source })?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+        Db::connect_as(&sqlite_url(path), Backend::Sqlite, &path.display().to_string()).await
+    }
+
+    /// Opens the database a URL names, and runs the migrations: `postgres://` or
+    /// `postgresql://` for PostgreSQL, `sqlite://PATH` or a plain path for SQLite.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Db::connect_as(url, Backend::Postgres, &redact(url)).await
+        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            Db::open(Path::new(path.split('?').next().unwrap_or(path))).await
+        } else if !url.contains("://") && !url.is_empty() {
+            Db::open(Path::new(url)).await
+        } else {
+            Err(DbError::Url(redact(url)))
+        }
+    }
+
+    async fn connect_as(url: &str, backend: Backend, shown: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let open_error = |source| DbError::Open { path: shown.to_owned(), source };
+        let pool = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL + NORMAL: a committed transaction survives a process
+                        // crash; only an OS crash may lose the last commits.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await
+                .map_err(open_error)?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(open_error)?,
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        let work = Arc::new(tokio::sync::Notify::new());
+        if backend == Backend::Postgres {
+            listen_for_work(url, Arc::downgrade(&work)).await.map_err(open_error)?;
+        }
+        Ok(Db { pool, backend, work })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Waits until work may have been queued, or `timeout` passes: PostgreSQL
+    /// wakes workers on every machine with `NOTIFY`; SQLite only those of this
+    /// process, the others poll.
+    pub async fn wait_for_work(&self, timeout: Duration) {
+        tokio::select! {
+            _ = self.work.notified() => {}
+            _ = tokio::time::sleep(timeout) => {}
+        }
+    }
+
+    /// How long an idle worker waits before looking again on its own: with
+    /// `NOTIFY` waking it, polling is only the fallback.
+    pub fn idle_poll(&self) -> Duration {
+        match self.backend {
+            Backend::Sqlite => Duration::from_millis(250),
+            Backend::Postgres => Duration::from_secs(2),
+        }
+    }
+
+    /// Tells idle workers that work was queued.
+    async fn announce_work(&self) -> Result<(), DbError> {
+        self.work.notify_waiters();
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')").bind(WORK_CHANNEL).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// Records a new video, its first stage job and a `received` event, in one
@@ -352,7 +497,7 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO videos (id, created_ms, updated_ms, source_name, source_sha256, source_ext, options, state)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'processing')",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'processing')",
         )
         .bind(&video.id)
         .bind(now)
@@ -364,7 +509,8 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms) VALUES (?, ?, 'queued', ?, ?, ?)",
+            "INSERT INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms)
+             VALUES ($1, $2, 'queued', $3, $4, $5)",
         )
         .bind(&video.id)
         .bind(first_stage)
@@ -374,7 +520,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO events (video_id, at_ms, kind, message, data) VALUES (?, ?, 'received', ?, ?)",
+            "INSERT INTO events (video_id, at_ms, kind, message, data) VALUES ($1, $2, 'received', $3, $4)",
         )
         .bind(&video.id)
         .bind(now)
@@ -383,7 +529,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        self.announce_work().await
     }
 
     /// Queues a stage of a video unless it is already queued, running or done.
@@ -391,8 +537,8 @@ impl Db {
     pub async fn enqueue(&self, video_id: &str, stage: &str, max_attempts: i64) -> Result<bool, DbError> {
         let now = now_ms();
         let done = sqlx::query(
-            "INSERT OR IGNORE INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms)
-             VALUES (?, ?, 'queued', ?, ?, ?)",
+            "INSERT INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms)
+             VALUES ($1, $2, 'queued', $3, $4, $5) ON CONFLICT (video_id, stage) DO NOTHING",
         )
         .bind(video_id)
         .bind(stage)
@@ -401,7 +547,11 @@ impl Db {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let added = done.rows_affected() == 1;
+        if added {
+            self.announce_work().await?;
+        }
+        Ok(added)
     }
 
     /// Claims the oldest runnable job of one of `stages` for `worker`, with a lease
@@ -414,19 +564,28 @@ impl Db {
         lease: Duration,
     ) -> Result<Option<Job>, DbError> {
         let now = now_ms();
-        // A stage name matches itself and its per-language jobs: `dub` takes `dub-es`.
-        let mut placeholders = vec!["?"; stages.len()].join(", ");
         if stages.is_empty() {
-            placeholders = "NULL".into();
+            return Ok(None);
         }
-        let prefixes = stages.iter().map(|_| " OR stage LIKE ?").collect::<String>();
+        // A stage name matches itself and its per-language jobs: `dub` takes `dub-es`.
+        // $1 worker, $2 lease end, $3 now, then the stages, then their prefixes.
+        let names = (0..stages.len()).map(|i| format!("${}", 4 + i)).collect::<Vec<_>>().join(", ");
+        let prefixes = (0..stages.len())
+            .map(|i| format!(" OR stage LIKE ${}", 4 + stages.len() + i))
+            .collect::<String>();
+        // PostgreSQL: take the row locked, and skip rows other claims hold, so
+        // concurrent workers never wait on (or take) the same job.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
         let sql = format!(
-            "UPDATE jobs SET state = 'running', worker = ?, lease_ms = ?, attempts = attempts + 1, started_ms = ?
+            "UPDATE jobs SET state = 'running', worker = $1, lease_ms = $2, attempts = attempts + 1, started_ms = $3
              WHERE id = (
                  SELECT id FROM jobs
-                 WHERE (stage IN ({placeholders}){prefixes})
-                   AND ((state = 'queued' AND run_after_ms <= ?) OR (state = 'running' AND lease_ms < ?))
-                 ORDER BY run_after_ms, id LIMIT 1)
+                 WHERE (stage IN ({names}){prefixes})
+                   AND ((state = 'queued' AND run_after_ms <= $3) OR (state = 'running' AND lease_ms < $3))
+                 ORDER BY run_after_ms, id LIMIT 1{lock})
              RETURNING *"
         );
         let mut query = sqlx::query(&sql).bind(worker).bind(now + ms(lease)).bind(now);
@@ -436,14 +595,14 @@ impl Db {
         for stage in stages {
             query = query.bind(format!("{stage}-%"));
         }
-        let row = query.bind(now).bind(now).fetch_optional(&self.pool).await?;
+        let row = query.fetch_optional(&self.pool).await?;
         row.as_ref().map(job_from).transpose()
     }
 
     /// Extends the lease of a job `worker` holds. False if it no longer holds it.
     pub async fn heartbeat(&self, job_id: i64, worker: &str, lease: Duration) -> Result<bool, DbError> {
         let done =
-            sqlx::query("UPDATE jobs SET lease_ms = ? WHERE id = ? AND worker = ? AND state = 'running'")
+            sqlx::query("UPDATE jobs SET lease_ms = $1 WHERE id = $2 AND worker = $3 AND state = 'running'")
                 .bind(now_ms() + ms(lease))
                 .bind(job_id)
                 .bind(worker)
@@ -455,8 +614,8 @@ impl Db {
     /// Marks a job `worker` holds as done. False if it no longer held it.
     pub async fn complete(&self, job_id: i64, worker: &str) -> Result<bool, DbError> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', finished_ms = ?, lease_ms = NULL, last_error = NULL
-             WHERE id = ? AND worker = ? AND state = 'running'",
+            "UPDATE jobs SET state = 'done', finished_ms = $1, lease_ms = NULL, last_error = NULL
+             WHERE id = $2 AND worker = $3 AND state = 'running'",
         )
         .bind(now_ms())
         .bind(job_id)
@@ -478,7 +637,7 @@ impl Db {
         backoff: Duration,
     ) -> Result<Failure, DbError> {
         let row = sqlx::query(
-            "SELECT attempts, max_attempts FROM jobs WHERE id = ? AND worker = ? AND state = 'running'",
+            "SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND worker = $2 AND state = 'running'",
         )
         .bind(job_id)
         .bind(worker)
@@ -495,20 +654,18 @@ impl Db {
             let at_ms = now + ms(backoff) * (1i64 << exponent);
             ("queued", Failure::Retrying { at_ms })
         };
-        let run_after = match failure {
-            Failure::Retrying { at_ms } => at_ms,
-            _ => now,
+        let (run_after, finished) = match failure {
+            Failure::Retrying { at_ms } => (at_ms, None),
+            _ => (now, Some(now)),
         };
         let done = sqlx::query(
-            "UPDATE jobs SET state = ?, last_error = ?, run_after_ms = ?, lease_ms = NULL,
-                 finished_ms = CASE WHEN ? = 'dead' THEN ? ELSE NULL END
-             WHERE id = ? AND worker = ? AND state = 'running'",
+            "UPDATE jobs SET state = $1, last_error = $2, run_after_ms = $3, lease_ms = NULL, finished_ms = $4
+             WHERE id = $5 AND worker = $6 AND state = 'running'",
         )
         .bind(state)
         .bind(error)
         .bind(run_after)
-        .bind(state)
-        .bind(now)
+        .bind(finished)
         .bind(job_id)
         .bind(worker)
         .execute(&self.pool)
@@ -519,19 +676,20 @@ impl Db {
     /// A video.
     pub async fn video(&self, id: &str) -> Result<Option<Video>, DbError> {
         let row =
-            sqlx::query("SELECT * FROM videos WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT * FROM videos WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(video_from).transpose()
     }
 
     /// Every video, newest first.
     pub async fn videos(&self) -> Result<Vec<Video>, DbError> {
-        let rows = sqlx::query("SELECT * FROM videos ORDER BY created_ms DESC").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT * FROM videos ORDER BY created_ms DESC, id").fetch_all(&self.pool).await?;
         rows.iter().map(video_from).collect()
     }
 
     /// A video's jobs, in creation order.
     pub async fn jobs(&self, video_id: &str) -> Result<Vec<Job>, DbError> {
-        let rows = sqlx::query("SELECT * FROM jobs WHERE video_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM jobs WHERE video_id = $1 ORDER BY id")
             .bind(video_id)
             .fetch_all(&self.pool)
             .await?;
@@ -545,7 +703,7 @@ impl Db {
         state: VideoState,
         error: Option<&str>,
     ) -> Result<(), DbError> {
-        sqlx::query("UPDATE videos SET state = ?, error = ?, updated_ms = ? WHERE id = ?")
+        sqlx::query("UPDATE videos SET state = $1, error = $2, updated_ms = $3 WHERE id = $4")
             .bind(state.as_str())
             .bind(error)
             .bind(now_ms())
@@ -564,7 +722,7 @@ impl Db {
         error: Option<&str>,
     ) -> Result<bool, DbError> {
         let done = sqlx::query(
-            "UPDATE videos SET state = ?, error = ?, updated_ms = ? WHERE id = ? AND state = 'processing'",
+            "UPDATE videos SET state = $1, error = $2, updated_ms = $3 WHERE id = $4 AND state = 'processing'",
         )
         .bind(state.as_str())
         .bind(error)
@@ -578,7 +736,7 @@ impl Db {
     /// Moves a video from `from` to `to` (e.g. awaiting review → processing). False
     /// if it was not in `from`.
     pub async fn transition(&self, id: &str, from: VideoState, to: VideoState) -> Result<bool, DbError> {
-        let done = sqlx::query("UPDATE videos SET state = ?, updated_ms = ? WHERE id = ? AND state = ?")
+        let done = sqlx::query("UPDATE videos SET state = $1, updated_ms = $2 WHERE id = $3 AND state = $4")
             .bind(to.as_str())
             .bind(now_ms())
             .bind(id)
@@ -594,31 +752,42 @@ impl Db {
         if self.enqueue(video_id, stage, max_attempts).await? {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, run_after_ms = ?, lease_ms = NULL,
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, run_after_ms = $1, lease_ms = NULL,
                  worker = NULL, finished_ms = NULL
-             WHERE video_id = ? AND stage = ? AND state IN ('done', 'dead')",
+             WHERE video_id = $2 AND stage = $3 AND state IN ('done', 'dead')",
         )
         .bind(now_ms())
         .bind(video_id)
         .bind(stage)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.announce_work().await?;
+        }
         Ok(())
     }
 
     /// Adds a warning to a video (once: the same text is not repeated).
     pub async fn add_warning(&self, id: &str, warning: &str) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
-        let row =
-            sqlx::query("SELECT warnings FROM videos WHERE id = ?").bind(id).fetch_one(&mut *tx).await?;
+        // PostgreSQL: hold the row, so two workers adding warnings at once do not
+        // lose one; SQLite's writer lock does the same.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!("SELECT warnings FROM videos WHERE id = $1{lock}"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         let text: String = row.try_get("warnings")?;
         let mut warnings: Vec<String> =
             serde_json::from_str(&text).map_err(|e| DbError::Corrupt(e.to_string()))?;
         if !warnings.iter().any(|w| w == warning) {
             warnings.push(warning.to_owned());
             let json = serde_json::to_string(&warnings).map_err(|e| DbError::Corrupt(e.to_string()))?;
-            sqlx::query("UPDATE videos SET warnings = ?, updated_ms = ? WHERE id = ?")
+            sqlx::query("UPDATE videos SET warnings = $1, updated_ms = $2 WHERE id = $3")
                 .bind(json)
                 .bind(now_ms())
                 .bind(id)
@@ -639,7 +808,7 @@ impl Db {
         data: Option<serde_json::Value>,
     ) -> Result<i64, DbError> {
         let row = sqlx::query(
-            "INSERT INTO events (video_id, at_ms, kind, stage, message, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO events (video_id, at_ms, kind, stage, message, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(video_id)
         .bind(now_ms())
@@ -654,7 +823,7 @@ impl Db {
 
     /// A video's events after `after_id` (0 for all), oldest first.
     pub async fn events(&self, video_id: &str, after_id: i64) -> Result<Vec<Event>, DbError> {
-        let rows = sqlx::query("SELECT * FROM events WHERE video_id = ? AND id > ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM events WHERE video_id = $1 AND id > $2 ORDER BY id")
             .bind(video_id)
             .bind(after_id)
             .fetch_all(&self.pool)
@@ -664,7 +833,7 @@ impl Db {
 
     /// Every video's events after `after_id`, oldest first, at most `limit`.
     pub async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<Event>, DbError> {
-        let rows = sqlx::query("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM events WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after_id)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -674,34 +843,40 @@ impl Db {
 
     /// The newest event's id (0 if there is none).
     pub async fn latest_event_id(&self) -> Result<i64, DbError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM events").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS id FROM events")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("id")?)
     }
 
     /// The output recorded under a cache key.
     pub async fn cached(&self, key: &str) -> Result<Option<String>, DbError> {
         let row =
-            sqlx::query("SELECT path FROM cache WHERE key = ?").bind(key).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT path FROM cache WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("path")).transpose()?)
     }
 
     /// Records a complete output under its cache key (the first record wins).
     pub async fn put_cached(&self, key: &str, stage: &str, path: &str) -> Result<(), DbError> {
-        sqlx::query("INSERT OR IGNORE INTO cache (key, stage, path, created_ms) VALUES (?, ?, ?, ?)")
-            .bind(key)
-            .bind(stage)
-            .bind(path)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO cache (key, stage, path, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(stage)
+        .bind(path)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Jobs by stage and state, for metrics.
     pub async fn job_counts(&self) -> Result<Vec<(String, JobState, i64)>, DbError> {
-        let rows = sqlx::query("SELECT stage, state, COUNT(*) AS n FROM jobs GROUP BY stage, state")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT stage, state, CAST(COUNT(*) AS BIGINT) AS n FROM jobs GROUP BY stage, state ORDER BY stage, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let state: String = r.try_get("state")?;
@@ -713,9 +888,12 @@ impl Db {
     /// Finished jobs by stage: how many, and their total run time in ms (last
     /// attempt), for metrics.
     pub async fn stage_durations(&self) -> Result<Vec<(String, i64, i64)>, DbError> {
+        // PostgreSQL sums BIGINTs as NUMERIC: cast back.
         let rows = sqlx::query(
-            "SELECT stage, COUNT(*) AS n, COALESCE(SUM(finished_ms - started_ms), 0) AS total
-             FROM jobs WHERE state = 'done' AND started_ms IS NOT NULL AND finished_ms IS NOT NULL GROUP BY stage",
+            "SELECT stage, CAST(COUNT(*) AS BIGINT) AS n,
+                    CAST(COALESCE(SUM(finished_ms - started_ms), 0) AS BIGINT) AS total
+             FROM jobs WHERE state = 'done' AND started_ms IS NOT NULL AND finished_ms IS NOT NULL
+             GROUP BY stage ORDER BY stage",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -725,124 +903,41 @@ impl Db {
     /// A stored value.
     pub async fn get_value(&self, key: &str) -> Result<Option<String>, DbError> {
         let row =
-            sqlx::query("SELECT value FROM kv WHERE key = ?").bind(key).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT value FROM kv WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
 
     /// Stores a value.
     pub async fn set_value(&self, key: &str, value: &str) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tmp");
-        let db = Db::open(&dir.path().join("babelcast.db")).await.expect("opens");
-        (dir, db)
-    }
-
-    fn video(id: &str) -> NewVideo {
-        NewVideo {
-            id: id.into(),
-            source_name: "a.mp4".into(),
-            source_sha256: "00".into(),
-            source_ext: "mp4".into(),
-            options: serde_json::json!({}),
+/// Listens on [`WORK_CHANNEL`] and wakes this process's idle workers on every
+/// notification, for as long as a `Db` holds `work`. The listener reconnects by
+/// itself after a lost connection; meanwhile workers poll.
+async fn listen_for_work(url: &str, work: std::sync::Weak<tokio::sync::Notify>) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(WORK_CHANNEL).await?;
+    tokio::spawn(async move {
+        loop {
+            let received = listener.recv().await;
+            let Some(work) = work.upgrade() else { break };
+            match received {
+                Ok(_) => work.notify_waiters(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the PostgreSQL notification connection; polling meanwhile");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
         }
-    }
-
-    const LEASE: Duration = Duration::from_secs(30);
-
-    #[tokio::test]
-    async fn a_job_is_claimed_once_and_completed_by_its_holder_only() {
-        let (_dir, db) = db().await;
-        db.create_video(&video("v1"), "probe", 3).await.expect("create");
-        let job = db.claim("w1", &["probe"], LEASE).await.expect("claim").expect("a job");
-        assert_eq!((job.stage.as_str(), job.attempts, job.state), ("probe", 1, JobState::Running));
-        assert!(db.claim("w2", &["probe"], LEASE).await.expect("claim").is_none(), "held by w1");
-        assert!(!db.complete(job.id, "w2").await.expect("complete"), "w2 does not hold it");
-        assert!(db.complete(job.id, "w1").await.expect("complete"));
-        assert_eq!(db.jobs("v1").await.expect("jobs")[0].state, JobState::Done);
-        assert!(!db.enqueue("v1", "probe", 3).await.expect("enqueue"), "a stage is queued once per video");
-    }
-
-    #[tokio::test]
-    async fn a_dead_workers_job_is_claimed_again_when_its_lease_runs_out() {
-        let (_dir, db) = db().await;
-        db.create_video(&video("v1"), "encode", 3).await.expect("create");
-        let job =
-            db.claim("dead", &["encode"], Duration::from_millis(50)).await.expect("claim").expect("job");
-        assert!(db.claim("w2", &["encode"], LEASE).await.expect("claim").is_none());
-        tokio::time::sleep(Duration::from_millis(80)).await;
-        let again = db.claim("w2", &["encode"], LEASE).await.expect("claim").expect("reclaimed");
-        assert_eq!((again.id, again.attempts), (job.id, 2));
-        assert!(!db.heartbeat(job.id, "dead", LEASE).await.expect("hb"), "the old worker lost it");
-        assert_eq!(db.fail(job.id, "dead", "late", false, LEASE).await.expect("fail"), Failure::LeaseLost);
-        assert!(db.heartbeat(job.id, "w2", LEASE).await.expect("hb"));
-    }
-
-    #[tokio::test]
-    async fn failures_back_off_then_the_job_dies_with_its_error() {
-        let (_dir, db) = db().await;
-        db.create_video(&video("v1"), "transcribe", 2).await.expect("create");
-        let job = db.claim("w", &["transcribe"], LEASE).await.expect("claim").expect("job");
-        let backoff = Duration::from_millis(100);
-        let Failure::Retrying { at_ms } = db.fail(job.id, "w", "boom 1", false, backoff).await.expect("fail")
-        else {
-            panic!("should retry");
-        };
-        assert!(at_ms >= now_ms() + 50);
-        assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none(), "backing off");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let job = db.claim("w", &["transcribe"], LEASE).await.expect("claim").expect("retried");
-        assert_eq!(job.attempts, 2);
-        assert_eq!(db.fail(job.id, "w", "boom 2", false, backoff).await.expect("fail"), Failure::Dead);
-        let jobs = db.jobs("v1").await.expect("jobs");
-        assert_eq!((jobs[0].state, jobs[0].last_error.as_deref()), (JobState::Dead, Some("boom 2")));
-        assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none(), "dead stays dead");
-    }
-
-    #[tokio::test]
-    async fn only_the_stages_a_worker_takes_are_claimed() {
-        let (_dir, db) = db().await;
-        db.create_video(&video("v1"), "encode", 3).await.expect("create");
-        assert!(db.claim("w", &["transcribe"], LEASE).await.expect("claim").is_none());
-        assert!(db.claim("w", &["enc"], LEASE).await.expect("claim").is_none(), "not a prefix match");
-        assert!(db.claim("w", &["transcribe", "encode"], LEASE).await.expect("claim").is_some());
-        db.enqueue("v1", "dub-es", 3).await.expect("enqueue");
-        let job = db.claim("w", &["dub"], LEASE).await.expect("claim").expect("per-language job");
-        assert_eq!(job.stage, "dub-es");
-    }
-
-    #[tokio::test]
-    async fn events_warnings_cache_and_values_persist() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("babelcast.db");
-        {
-            let db = Db::open(&path).await.expect("opens");
-            db.create_video(&video("v1"), "probe", 3).await.expect("create");
-            db.add_event("v1", "warning", Some("transcribe"), "no speech", None).await.expect("event");
-            db.add_warning("v1", "no speech").await.expect("warn");
-            db.add_warning("v1", "no speech").await.expect("warn twice");
-            db.put_cached("k", "encode", "/cache/k").await.expect("cache");
-            db.put_cached("k", "encode", "/other").await.expect("first wins");
-            db.set_value("cursor", "7").await.expect("kv");
-        }
-        let db = Db::open(&path).await.expect("reopens and migrates again");
-        let events = db.events("v1", 0).await.expect("events");
-        assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["received", "warning"]);
-        assert_eq!(db.events("v1", events[0].id).await.expect("events").len(), 1);
-        assert_eq!(db.video("v1").await.expect("video").expect("exists").warnings, ["no speech"]);
-        assert_eq!(db.cached("k").await.expect("cache").as_deref(), Some("/cache/k"));
-        assert_eq!(db.get_value("cursor").await.expect("kv").as_deref(), Some("7"));
-    }
+    });
+    Ok(())
 }

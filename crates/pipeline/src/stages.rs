@@ -367,8 +367,7 @@ impl Pipeline {
         if !hls.join(babelcast_media::hls::STATE).is_file() {
             return Ok(Vec::new());
         }
-        let lock = self.package_lock(&video.id);
-        let _held = lock.lock().await;
+        let _held = self.lock_package(&video.id).await?;
         let reviewing =
             self.db.video(&video.id).await?.is_some_and(|v| v.state == VideoState::AwaitingReview);
         if reviewing {
@@ -598,18 +597,33 @@ impl Pipeline {
         if !hls.join(babelcast_media::hls::STATE).is_file() || cues.is_empty() {
             return Ok(());
         }
-        let lock = self.package_lock(&video.id);
-        let _held = lock.lock().await;
+        let _held = self.lock_package(&video.id).await?;
         let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
         package.add_subtitles(lang, cues).map_err(|e| StageFailure::transient(e.to_string()))?;
         self.captions_published(&video.id, lang, cues.len()).await?;
         Ok(())
     }
 
-    /// The lock around changes to one video's package.
-    fn package_lock(&self, video_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(locks.entry(video_id.to_owned()).or_default())
+    /// The lock around changes to one video's package: this process's tasks
+    /// queue on a mutex, and other processes (workers on this machine, or on
+    /// others sharing the data folder) on an exclusive `flock` of
+    /// `videos/{id}/.package.lock`, held until the guard is dropped.
+    async fn lock_package(&self, video_id: &str) -> Result<PackageGuard, StageFailure> {
+        let local = {
+            let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(locks.entry(video_id.to_owned()).or_default())
+        };
+        let local = local.lock_owned().await;
+        let path = self.config.data_dir.join("videos").join(video_id).join(".package.lock");
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let file = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| StageFailure::transient(e.to_string()))?
+        .map_err(|e| StageFailure::transient(format!("cannot lock the package: {e}")))?;
+        Ok(PackageGuard { _file: file, _local: local })
     }
 
     async fn captions_published(&self, video_id: &str, lang: Lang, cues: usize) -> Result<(), StageFailure> {
@@ -712,6 +726,12 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// Held while a video's package changes; see `Pipeline::lock_package`.
+struct PackageGuard {
+    _file: std::fs::File,
+    _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
 #[cfg(test)]

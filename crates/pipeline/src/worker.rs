@@ -18,6 +18,10 @@ pub const ALL_STAGES: &[&str] =
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(250);
 
+/// How long a staging folder must go untouched before the start-up sweep removes
+/// it as a leftover (a live encode writes a segment every few seconds).
+const STALE_PARTIAL: Duration = Duration::from_secs(600);
+
 /// Progress events are written at most this often per job...
 const PROGRESS_EVERY: Duration = Duration::from_millis(1000);
 
@@ -85,8 +89,10 @@ impl Pipeline {
             match self.db.claim(&name, &stages, self.config.lease).await {
                 Ok(Some(job)) => self.run_job(&name, job).await,
                 Ok(None) => {
+                    // Woken by new work (NOTIFY from any node on PostgreSQL; this
+                    // process's own on SQLite), else polling.
                     tokio::select! {
-                        _ = tokio::time::sleep(POLL) => {}
+                        _ = self.db.wait_for_work(self.db.idle_poll()) => {}
                         _ = stopped.changed() => {}
                     }
                 }
@@ -234,7 +240,16 @@ fn remove_partials_in(dir: &std::path::Path, depth: usize) {
         let path = entry.path();
         let partial = entry.file_name().to_string_lossy().starts_with(".partial-");
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if partial {
+        // Another node sharing the folder may be writing it now: only what nobody
+        // has touched for a while is a leftover. (A re-run stage removes its own
+        // target's leftovers at once: `babelcast_store::StagedDir`.)
+        let untouched = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_PARTIAL);
+        if partial && untouched {
             let removed = if is_dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             if removed.is_ok() {
                 tracing::info!(path = %path.display(), "removed a staging leftover from an interrupted run");

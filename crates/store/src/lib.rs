@@ -110,6 +110,36 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     staged.publish_mode(mode)
 }
 
+/// The staging name prefix for `target`: `.partial-{name}-`, so the leftovers of
+/// an interrupted write of the same target can be told from other writes.
+fn partial_prefix(target: &Path) -> String {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".partial-{name}-")
+}
+
+/// Removes what an earlier, interrupted write of the same target left in `dir`.
+/// Safe because one target has one writer at a time (the stage's lease, or the
+/// package lock); it is what cleans up after a worker killed mid-write, on any
+/// machine sharing the folder, without touching other writers' staging.
+fn remove_leftovers(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if removed.is_ok() {
+            tracing::info!(path = %path.display(), "removed a staging leftover of an interrupted write");
+        }
+    }
+}
+
 /// A file that appears at `target` only once complete: written (by us or by a
 /// program given [`StagedFile::path`]) as a hidden `.partial-*` file beside the
 /// target, then flushed and renamed over it by [`StagedFile::publish`]. Dropped
@@ -126,7 +156,9 @@ impl StagedFile {
     pub fn new(target: &Path, suffix: &str) -> io::Result<StagedFile> {
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let file = tempfile::Builder::new().prefix(".partial-").suffix(suffix).tempfile_in(dir)?;
+        let prefix = partial_prefix(target);
+        remove_leftovers(dir, &prefix);
+        let file = tempfile::Builder::new().prefix(&prefix).suffix(suffix).tempfile_in(dir)?;
         Ok(StagedFile { file, target: target.to_owned() })
     }
 
@@ -165,7 +197,9 @@ impl StagedDir {
     pub fn new(target: &Path) -> io::Result<StagedDir> {
         let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)?;
-        let staging = tempfile::Builder::new().prefix(".partial-").tempdir_in(parent)?;
+        let prefix = partial_prefix(target);
+        remove_leftovers(parent, &prefix);
+        let staging = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent)?;
         // Temporary folders are private (0700); outputs are served and read by others.
         std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))?;
         Ok(StagedDir { staging, target: target.to_owned() })
