@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # the other dependencies are kept) so it always tests this clone's code.
 if [ "${CI:-}" = "true" ]; then
   # shellcheck disable=SC2046
-  cargo clean --quiet $(sed -n 's/^name = "\(.*\)"/-p \1/p' crates/*/Cargo.toml)
+  cargo clean --quiet $(sed -n 's/^name = "\(babelcast.*\)"/-p \1/p' crates/*/Cargo.toml)
 fi
 scripts/setup.sh
 scripts/test-fixtures.sh
