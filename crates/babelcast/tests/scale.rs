@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{babelcast, ffmpeg, repo_models};
-use serde_json::Value;
+use common::{curl, ffmpeg, find_partials, repo_models, start};
 
 const SPEECH_WAV: &str =
     "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
@@ -32,46 +30,8 @@ fn psql(database: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Starts a babelcast process and waits for the line starting with `ready`;
-/// returns it and the rest of that line.
-fn start(dir: &Path, args: &[&str], ready: &str) -> (Child, String) {
-    let mut child = babelcast(dir)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("babelcast starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let rest = loop {
-        let line = lines.next().unwrap_or_else(|| panic!("{args:?} exited before {ready:?}")).expect("utf-8");
-        if let Some(rest) = line.strip_prefix(ready) {
-            break rest.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, rest)
-}
-
 fn worker(dir: &Path, name: &str) -> Child {
     start(dir, &["worker", "--data-dir", "data", "--workers", "1", "--name", name], "babelcast worker").0
-}
-
-fn curl(args: &[&str]) -> Value {
-    let out = Command::new("curl").args(["-s", "--max-time", "60"]).args(args).output().expect("curl");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn find_partials(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".partial-") {
-            found.push(entry.path());
-        }
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            find_partials(&entry.path(), found);
-        }
-    }
 }
 
 /// Waits until a task of `worker` (named `{worker}-{n}`) holds a running job of one

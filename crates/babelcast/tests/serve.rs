@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{babelcast, ffmpeg, repo_models};
+use common::{curl, ffmpeg, find_partials, repo_models, start};
 use serde_json::Value;
 
 const SPEECH_WAV: &str =
@@ -17,40 +16,9 @@ const SPEECH_WAV: &str =
 
 /// Starts `babelcast serve` on a free port; returns the process and its URL.
 fn serve(dir: &Path) -> (Child, String) {
-    let mut child = babelcast(dir)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("babelcast serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("serve prints its address").expect("utf-8");
-        if let Some(rest) = line.strip_prefix("babelcast is serving on ") {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    // Keep reading stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn curl(args: &[&str]) -> Value {
-    let out = Command::new("curl").args(["-s", "--max-time", "60"]).args(args).output().expect("curl");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn find_partials(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".partial-") {
-            found.push(entry.path());
-        }
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            find_partials(&entry.path(), found);
-        }
-    }
+    let (child, rest) =
+        start(dir, &["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"], "babelcast is serving on ");
+    (child, rest.split_whitespace().next().expect("url").to_owned())
 }
 
 #[test]

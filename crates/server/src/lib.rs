@@ -628,11 +628,16 @@ async fn watch_page(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Html<String>, ApiError> {
-    let id = parse_id(&id)?;
+    page(&state, &id, WATCH_PAGE).await
+}
+
+/// A page template with the video's id and (escaped) name filled in.
+async fn page(state: &AppState, id: &str, template: &str) -> Result<Html<String>, ApiError> {
+    let id = parse_id(id)?;
     let video =
         state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
     let title = html_escape(&video.source_name);
-    Ok(Html(WATCH_PAGE.replace("{{ID}}", id.as_str()).replace("{{TITLE}}", &title)))
+    Ok(Html(template.replace("{{ID}}", id.as_str()).replace("{{TITLE}}", &title)))
 }
 
 fn html_escape(s: &str) -> String {
@@ -788,10 +793,5 @@ async fn review_page(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Html<String>, ApiError> {
-    let id = parse_id(&id)?;
-    let video =
-        state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
-    Ok(Html(
-        REVIEW_PAGE.replace("{{ID}}", id.as_str()).replace("{{TITLE}}", &html_escape(&video.source_name)),
-    ))
+    page(&state, &id, REVIEW_PAGE).await
 }

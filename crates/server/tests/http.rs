@@ -148,6 +148,25 @@ impl Server {
         }
     }
 
+    /// Uploads the speech clip for review into Spanish and waits until it awaits
+    /// review with its package encoded; returns its id.
+    async fn upload_for_review(&self, dir: &Path) -> String {
+        let clip = std::fs::read(speech_clip(dir)).expect("clip");
+        let options = r#"{"language":"en","review":true,"to":["es"]}"#;
+        let (status, body) = self.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
+        assert_eq!(status, 202, "{body}");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let started = Instant::now();
+        loop {
+            let (_, video) = self.get_json(&format!("/v1/videos/{id}")).await;
+            if video["state"] == "awaiting_review" && video["outputs"]["master"].is_string() {
+                return id;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "{video}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn stop(mut self) {
         if let Some(pool) = self.pool.take() {
             pool.shutdown().await;
@@ -582,20 +601,7 @@ async fn the_watch_folder_ingests_each_finished_video_once_and_never_its_own_out
 async fn a_reviewer_edits_and_approves_in_the_browser_and_the_pipeline_continues() {
     let server = Server::start(|_, _| {}).await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
-    let options = r#"{"language":"en","review":true,"to":["es"]}"#;
-    let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["id"].as_str().expect("id").to_owned();
-    let started = Instant::now();
-    loop {
-        let (_, video) = server.get_json(&format!("/v1/videos/{id}")).await;
-        if video["state"] == "awaiting_review" && video["outputs"]["master"].is_string() {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{video}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let id = server.upload_for_review(tmp.path()).await;
     // Nothing unreviewed is published, and approving needs the token.
     let master =
         std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
@@ -702,20 +708,7 @@ async fn a_ctranslate2_model_in_the_models_folder_translates_the_reviewed_captio
     let tmp = tempfile::tempdir().expect("tmp");
     let models = models_with_translation(tmp.path());
     let server = Server::start(move |p, _| p.models_dir = models).await;
-    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
-    let options = r#"{"language":"en","review":true,"to":["es"]}"#;
-    let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["id"].as_str().expect("id").to_owned();
-    let started = Instant::now();
-    loop {
-        let (_, video) = server.get_json(&format!("/v1/videos/{id}")).await;
-        if video["state"] == "awaiting_review" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{video}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let id = server.upload_for_review(tmp.path()).await;
     // The reviewer's words are all in the tiny model's dictionary.
     let client = reqwest::Client::new();
     let vtt = "WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nthe cat sleeps\n\n\

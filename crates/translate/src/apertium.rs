@@ -8,7 +8,7 @@ use std::time::Duration;
 use babelcast_core::Lang;
 use babelcast_process::{ProcessError, Program};
 
-use crate::TranslateError;
+use crate::{TranslateError, Translator};
 
 /// Where Debian's Apertium packages put their modes.
 pub const DEFAULT_MODES_DIR: &str = "/usr/share/apertium/modes";
@@ -72,11 +72,6 @@ impl Apertium {
         None
     }
 
-    /// The languages reachable from `from`.
-    pub fn targets(&self, from: Lang) -> Vec<Lang> {
-        Lang::all().filter(|&to| to != from && self.route(from, to).is_some()).collect()
-    }
-
     /// Translates sentences along the route, one sentence per line.
     pub fn translate(
         &self,
@@ -87,7 +82,7 @@ impl Apertium {
         let route = self.route(from, to).ok_or_else(|| TranslateError::Unreachable {
             from,
             to,
-            reachable: self.targets(from),
+            reachable: Translator::targets(self, from),
             engine: "apertium".into(),
         })?;
         let mut lines: Vec<String> = sentences.iter().map(|s| s.replace(['\n', '\r'], " ")).collect();

@@ -198,19 +198,6 @@ impl Model {
         }
     }
 
-    /// What identifies its translations, for cache keys: the folder and the
-    /// weights' size and time.
-    pub fn identity(&self) -> String {
-        let meta = std::fs::metadata(self.dir.join("model.bin")).ok();
-        let size = meta.as_ref().map(|m| m.len()).unwrap_or(0);
-        let modified = meta
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        format!("ctranslate2:{}:{size}:{modified}", self.name)
-    }
-
     fn load(&self) -> Result<Arc<Loaded>, TranslateError> {
         self.loaded
             .get_or_init(|| {

@@ -1,8 +1,11 @@
 //! Helpers for tests that run the real `babelcast` binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 
 /// The repository's models folder, filled by `scripts/setup.sh`.
 pub fn repo_models() -> PathBuf {
@@ -42,4 +45,45 @@ pub fn one_line_error(out: &Output) -> String {
     assert_eq!(lines.len(), 1, "expected one line: {stderr}");
     assert!(lines[0].starts_with("error: "), "{stderr}");
     lines[0].to_owned()
+}
+
+/// Starts `babelcast ARGS` in `dir` and waits for the line starting with `ready`;
+/// returns the process and the rest of that line. Its stdout is read to the end
+/// in the background, so it never blocks on a full pipe.
+pub fn start(dir: &Path, args: &[&str], ready: &str) -> (Child, String) {
+    let mut child = babelcast(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("babelcast starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let rest = loop {
+        let line = lines.next().unwrap_or_else(|| panic!("{args:?} exited before {ready:?}")).expect("utf-8");
+        if let Some(rest) = line.strip_prefix(ready) {
+            break rest.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, rest)
+}
+
+/// curl with a 60 s limit; the reply as JSON (`Null` if it is not JSON).
+pub fn curl(args: &[&str]) -> Value {
+    let out = Command::new("curl").args(["-s", "--max-time", "60"]).args(args).output().expect("curl");
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Every `.partial-*` staging entry below `dir`.
+pub fn find_partials(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            found.push(entry.path());
+        }
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            find_partials(&entry.path(), found);
+        }
+    }
 }
