@@ -230,22 +230,30 @@ impl Pipeline {
         // The video's own package: links to the cached files, so adding tracks to
         // it (which replaces files, never edits them) leaves the cache pristine.
         let hls = self.layout().hls_dir(&id);
-        let staged = StagedDir::new(&hls)?;
-        link_tree(&cache_dir, staged.path())?;
-        staged.publish()?;
-        let package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
-        let renditions: Vec<String> = package.state().video.iter().map(|v| v.name.clone()).collect();
+        let renditions: Vec<String> = {
+            // Published and announced under the package lock, so a caption track
+            // added by a concurrent stage is announced after `playable`, never before.
+            let _held = self.lock_package(&video.id).await?;
+            let staged = StagedDir::new(&hls)?;
+            link_tree(&cache_dir, staged.path())?;
+            staged.publish()?;
+            let package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
+            let renditions: Vec<String> = package.state().video.iter().map(|v| v.name.clone()).collect();
+            self.db
+                .add_event(
+                    &video.id,
+                    "playable",
+                    Some(stage::ENCODE),
+                    "the video is playable (without captions yet)",
+                    Some(
+                        json!({ "master": format!("videos/{id}/hls/master.m3u8"), "renditions": renditions }),
+                    ),
+                )
+                .await?;
+            renditions
+        };
         // Captions or dubs that finished before the video: into the package now.
         self.refresh_package(video).await?;
-        self.db
-            .add_event(
-                &video.id,
-                "playable",
-                Some(stage::ENCODE),
-                "the video is playable (without captions yet)",
-                Some(json!({ "master": format!("videos/{id}/hls/master.m3u8"), "renditions": renditions })),
-            )
-            .await?;
         Ok(StageDone { cached, data: json!({ "cache_key": key, "renditions": renditions }) })
     }
 
