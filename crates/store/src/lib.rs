@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use babelcast_core::{Lang, VideoId};
 
+pub mod remote;
+
 /// The layout of a data directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
