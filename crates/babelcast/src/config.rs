@@ -15,6 +15,7 @@ use babelcast_pipeline::PipelineConfig;
 pub use babelcast_pipeline::SpeechConfig;
 use babelcast_process::Program;
 use babelcast_server::webhooks::Webhook;
+use babelcast_store::remote::S3Config;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,12 @@ pub struct Config {
     pub speech: SpeechConfig,
     /// `babelcast serve` and `babelcast run`: the data folder, the queue, HTTP.
     pub server: ServerSection,
+    /// An S3-compatible bucket as the home of all media, for API nodes and workers
+    /// on machines that share no folder: `endpoint`, `bucket`, `region`,
+    /// `access_key_id`, `secret_access_key`, `path_style` (default true),
+    /// `presigned_playback` (default false). Unset: the data folder is the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
 }
 
 /// The pipeline service's settings.
@@ -116,6 +123,7 @@ impl Default for Config {
             python: "python3".into(),
             speech: SpeechConfig::default(),
             server: ServerSection::default(),
+            s3: None,
         }
     }
 }
@@ -201,6 +209,7 @@ impl Config {
             backoff: Duration::from_secs(self.server.retry_backoff_secs),
             apertium: Program::apertium(),
             espeak: Program::espeak_ng(),
+            s3: self.s3.clone(),
         }
     }
 

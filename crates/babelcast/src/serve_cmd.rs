@@ -94,6 +94,11 @@ async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Pipeline> {
         None => Db::open(&data_dir.join("babelcast.db")).await?,
     };
     let pipeline = Pipeline::new(db, config.pipeline(&data_dir))?;
+    if let Some(remote) = pipeline.remote() {
+        remote.check().await.with_context(|| {
+            format!("cannot use the [s3] bucket: check its endpoint, bucket and keys ({})", remote.name())
+        })?;
+    }
     pipeline.recover(true).await?;
     Ok(pipeline)
 }
@@ -161,7 +166,7 @@ pub fn serve(
             ))
         });
 
-        println!("babelcast is serving on http://{addr} (data: {}, workers: {workers})", data_dir.display());
+        println!("babelcast is serving on http://{addr} ({}, workers: {workers})", media_store(&pipeline));
         let _ = std::io::stdout().flush();
         let app = babelcast_server::router(pipeline, server);
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
@@ -177,6 +182,15 @@ pub fn serve(
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where media live, for the start-up line.
+fn media_store(pipeline: &Pipeline) -> String {
+    let data = pipeline.config().data_dir.display();
+    match pipeline.remote() {
+        Some(remote) => format!("media: {}, working copy: {data}", remote.name()),
+        None => format!("data: {data}"),
+    }
 }
 
 fn hostname() -> String {
@@ -223,10 +237,10 @@ pub fn worker(
         let name = args.name.unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
         let pool = WorkerPool::start(&pipeline, workers, &stages, &name);
         println!(
-            "babelcast worker {name}: {workers} tasks taking {} (database: {}, data: {})",
+            "babelcast worker {name}: {workers} tasks taking {} (database: {}, {})",
             stages.join(", "),
             pipeline.db().backend().name(),
-            pipeline.config().data_dir.display()
+            media_store(&pipeline)
         );
         let _ = std::io::stdout().flush();
         shutdown_signal().await;

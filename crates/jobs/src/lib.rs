@@ -315,6 +315,12 @@ pub struct Db {
     work: Arc<tokio::sync::Notify>,
 }
 
+/// Held while a [`Db::lock`] is held.
+#[derive(Debug)]
+pub struct DbLock {
+    _tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
 /// A URL with its password hidden, for messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
@@ -455,6 +461,27 @@ impl Db {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// An exclusive lock named `name` among every process using this database,
+    /// held until the returned guard is dropped. On PostgreSQL a transaction-scoped
+    /// advisory lock (released by the rollback when the guard drops, or when the
+    /// connection dies with its process); on SQLite, whose users are one machine,
+    /// nothing: the caller's file lock serves.
+    pub async fn lock(&self, name: &str) -> Result<DbLock, DbError> {
+        match self.backend {
+            Backend::Sqlite => Ok(DbLock { _tx: None }),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // Selected through a subquery: the function returns `void`, a type
+                // the Any driver cannot decode.
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(DbLock { _tx: Some(tx) })
+            }
+        }
     }
 
     /// Waits until work may have been queued, or `timeout` passes: PostgreSQL

@@ -249,3 +249,27 @@ async fn an_unsupported_database_url_is_refused_by_name() {
         Db::connect("postgres://user:secret@127.0.0.1:1/none").await.expect_err("nothing listens on port 1");
     assert!(!err.to_string().contains("secret"), "the password is not shown: {err}");
 }
+
+/// A named lock excludes holders on other connections (other machines) until it
+/// is dropped, and is not shared with other names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_locks_exclude_other_machines_until_dropped() {
+    let fresh = fresh(Backend::Postgres).await;
+    let elsewhere = Db::connect(&fresh.url).await.expect("second connection");
+    let held = fresh.db.lock("package v1").await.expect("lock");
+    let _other = tokio::time::timeout(Duration::from_secs(5), elsewhere.lock("package v2"))
+        .await
+        .expect("another name is free")
+        .expect("lock");
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let _lock = elsewhere.lock("package v1").await.expect("lock");
+        started.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!waiting.is_finished(), "the second holder waits");
+    drop(held);
+    let waited =
+        tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("granted").expect("task");
+    assert!(waited >= Duration::from_millis(700), "{waited:?}");
+}

@@ -22,6 +22,7 @@
 //! - **Crash-safe**: every output is written under a temporary name and renamed
 //!   into place; the cache row is written only after the output is complete.
 
+mod mirror;
 mod review;
 pub mod speech;
 mod stages;
@@ -37,6 +38,7 @@ use babelcast_jobs::{Db, DbError, NewVideo};
 use babelcast_media::{DubMode, LadderConfig, ProbeError, Prober};
 use babelcast_process::Program;
 use babelcast_store::Layout;
+use babelcast_store::remote::{Remote, S3Config};
 use babelcast_translate::{Apertium, Engines, Glossary, Neural, Translator};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -89,6 +91,9 @@ pub struct PipelineConfig {
     pub apertium: Program,
     /// espeak-ng, for dubbing.
     pub espeak: Program,
+    /// The S3-compatible bucket media live in when nodes share no folder; `None`:
+    /// the data folder is the store.
+    pub s3: Option<S3Config>,
 }
 
 /// The options of one submission.
@@ -189,6 +194,8 @@ pub struct Pipeline {
     /// The CTranslate2 translation models in `models_dir/translation`, read once
     /// (each loads on first use and stays loaded).
     neural: Neural,
+    /// The bucket, when media live in one (see `mirror`).
+    remote: Option<Remote>,
 }
 
 /// The extension a source is stored under, from the demuxer that read it.
@@ -225,7 +232,11 @@ impl Pipeline {
         for problem in problems {
             tracing::warn!("{problem}; it is not used");
         }
-        Ok(Pipeline { db, config: Arc::new(config), package_locks: Arc::default(), neural })
+        let remote = match &config.s3 {
+            Some(s3) => Some(Remote::s3(s3, &config.data_dir).map_err(std::io::Error::other)?),
+            None => None,
+        };
+        Ok(Pipeline { db, config: Arc::new(config), package_locks: Arc::default(), neural, remote })
     }
 
     /// The translation engines: the CTranslate2 models found at start, then the
@@ -354,6 +365,15 @@ impl Pipeline {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::rename(staged, &target)?;
+        if let Err(e) = self.store_file(&target).await {
+            let _ = std::fs::remove_file(&target);
+            return Err(IngestError::Io(std::io::Error::other(e)));
+        }
+        if self.remote.is_some() {
+            // In the bucket now; the workers fetch it from there, and an API node
+            // keeps no media.
+            let _ = std::fs::remove_file(&target);
+        }
         let video = NewVideo {
             id: id.to_string(),
             source_name: display_name(source_name),

@@ -10,7 +10,9 @@ use babelcast_store::write_atomic;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::mirror::PACKAGE;
 use crate::{Pipeline, VideoOptions, stage};
+use babelcast_store::remote::Scope;
 
 /// Why a review action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +73,9 @@ impl Pipeline {
         id: &VideoId,
     ) -> Result<(babelcast_jobs::Video, Transcript), ReviewError> {
         let video = self.db.video(id.as_str()).await?.ok_or(ReviewError::NoVideo)?;
-        let bytes = std::fs::read(self.layout().transcript(id)).map_err(|_| ReviewError::NoTranscript)?;
+        let path = self.layout().transcript(id);
+        self.fetch_file(&path).await.map_err(std::io::Error::other)?;
+        let bytes = std::fs::read(&path).map_err(|_| ReviewError::NoTranscript)?;
         let transcript = serde_json::from_slice(&bytes).map_err(|e| ReviewError::BadCues(e.to_string()))?;
         Ok((video, transcript))
     }
@@ -113,6 +117,10 @@ impl Pipeline {
         let options: VideoOptions = serde_json::from_value(video.options.clone()).unwrap_or_default();
         if let Some(lang) = Lang::from_metadata(&transcript.language) {
             self.write_captions(id, lang, &transcript.cues, &options)?;
+        }
+        // With a bucket: the edit reaches it before any stage that reads it is queued.
+        self.push_video(id.as_str(), Scope::Except(PACKAGE)).await.map_err(std::io::Error::other)?;
+        if let Some(lang) = Lang::from_metadata(&transcript.language) {
             let approved = video.state != VideoState::AwaitingReview;
             if changed && approved {
                 let _ = self.replace_subtitles(&video, lang, &transcript.cues).await;

@@ -12,8 +12,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::mirror::PACKAGE;
 use crate::speech::{model_identity, transcribe_file};
 use crate::{Pipeline, VideoOptions, stage};
+use babelcast_store::remote::Scope;
 
 /// Bumped when a stage's output format or meaning changes, so old cache entries
 /// are not reused.
@@ -33,7 +35,7 @@ impl StageFailure {
         StageFailure { message: message.into(), permanent: true }
     }
 
-    fn transient(message: impl Into<String>) -> StageFailure {
+    pub(crate) fn transient(message: impl Into<String>) -> StageFailure {
         StageFailure { message: message.into(), permanent: false }
     }
 
@@ -160,6 +162,21 @@ impl Pipeline {
             .video(&job.video_id)
             .await?
             .ok_or_else(|| StageFailure::permanent(format!("no video {}", job.video_id)))?;
+        // With a bucket: what other machines wrote first, and what this stage
+        // wrote after (the package travels only under its lock).
+        self.pull_video(&video.id, Scope::Except(PACKAGE)).await?;
+        let done = self.run_stage_here(job, &video, progress).await?;
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
+        Ok(done)
+    }
+
+    async fn run_stage_here(
+        &self,
+        job: &Job,
+        video: &Video,
+        progress: UnboundedSender<f64>,
+    ) -> Result<StageDone, StageFailure> {
+        let video = video.clone();
         match job.stage.as_str() {
             stage::PROBE => self.probe(&video).await,
             stage::ENCODE => self.encode(&video, progress).await,
@@ -212,8 +229,8 @@ impl Pipeline {
             "engine": "ffmpeg/libx264",
         }));
         let cache_dir = self.config.data_dir.join("cache").join(stage::ENCODE).join(&key);
-        let cached =
-            self.db.cached(&key).await?.is_some() && cache_dir.join(babelcast_media::hls::MASTER).is_file();
+        let cached = self.db.cached(&key).await?.is_some()
+            && self.pull_cache_dir(&cache_dir, babelcast_media::hls::MASTER).await?;
         if !cached {
             let packager = Packager::new(self.config.ffmpeg.clone(), self.config.ffprobe.clone(), ladder);
             let out = cache_dir.clone();
@@ -225,6 +242,7 @@ impl Pipeline {
             .await
             .map_err(|e| StageFailure::transient(e.to_string()))?
             .map_err(|e| StageFailure::from_error(&e))?;
+            self.push_cache_dir(&cache_dir).await?;
             self.db.put_cached(&key, stage::ENCODE, &cache_dir.to_string_lossy()).await?;
         }
         // The video's own package: links to the cached files, so adding tracks to
@@ -233,7 +251,7 @@ impl Pipeline {
         let renditions: Vec<String> = {
             // Published and announced under the package lock, so a caption track
             // added by a concurrent stage is announced after `playable`, never before.
-            let _held = self.lock_package(&video.id).await?;
+            let held = self.lock_package(&video.id).await?;
             let staged = StagedDir::new(&hls)?;
             link_tree(&cache_dir, staged.path())?;
             staged.publish()?;
@@ -250,6 +268,7 @@ impl Pipeline {
                     ),
                 )
                 .await?;
+            self.unlock_package(held).await?;
             renditions
         };
         // Captions or dubs that finished before the video: into the package now.
@@ -274,7 +293,7 @@ impl Pipeline {
         }));
         let cache_file =
             self.config.data_dir.join("cache").join(stage::TRANSCRIBE).join(format!("{key}.json"));
-        let cached = self.db.cached(&key).await?.is_some() && cache_file.is_file();
+        let cached = self.db.cached(&key).await?.is_some() && self.fetch_file(&cache_file).await?;
         let transcript: Transcript = if cached {
             let bytes = std::fs::read(&cache_file)?;
             serde_json::from_slice(&bytes).map_err(|e| StageFailure::transient(e.to_string()))?
@@ -292,6 +311,7 @@ impl Pipeline {
             let json = serde_json::to_vec_pretty(&outcome.transcript)
                 .map_err(|e| StageFailure::transient(e.to_string()))?;
             write_atomic(&cache_file, &json)?;
+            self.store_file(&cache_file).await?;
             self.db.put_cached(&key, stage::TRANSCRIBE, &cache_file.to_string_lossy()).await?;
             outcome.transcript
         };
@@ -372,10 +392,23 @@ impl Pipeline {
         let (id, _) = self.source_path(video)?;
         let layout = self.layout();
         let hls = layout.hls_dir(&id);
+        let held = self.lock_package(&video.id).await?;
         if !hls.join(babelcast_media::hls::STATE).is_file() {
             return Ok(Vec::new());
         }
-        let _held = self.lock_package(&video.id).await?;
+        let added = self.refresh_locked(video, &id, &hls).await?;
+        self.unlock_package(held).await?;
+        Ok(added)
+    }
+
+    async fn refresh_locked(
+        &self,
+        video: &Video,
+        id: &VideoId,
+        hls: &Path,
+    ) -> Result<Vec<String>, StageFailure> {
+        let (id, hls) = (id.clone(), hls.to_owned());
+        let layout = self.layout();
         let reviewing =
             self.db.video(&video.id).await?.is_some_and(|v| v.state == VideoState::AwaitingReview);
         if reviewing {
@@ -582,6 +615,8 @@ impl Pipeline {
                 Some(serde_json::to_value(&summary).unwrap_or_default()),
             )
             .await?;
+        // The dub reaches the bucket before the package that plays it.
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
         self.refresh_package(video).await?;
         Ok(StageDone {
             cached: false,
@@ -602,12 +637,16 @@ impl Pipeline {
     ) -> Result<(), StageFailure> {
         let (id, _) = self.source_path(video)?;
         let hls = self.layout().hls_dir(&id);
-        if !hls.join(babelcast_media::hls::STATE).is_file() || cues.is_empty() {
+        if cues.is_empty() {
             return Ok(());
         }
-        let _held = self.lock_package(&video.id).await?;
+        let held = self.lock_package(&video.id).await?;
+        if !hls.join(babelcast_media::hls::STATE).is_file() {
+            return Ok(());
+        }
         let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
         package.add_subtitles(lang, cues).map_err(|e| StageFailure::transient(e.to_string()))?;
+        self.unlock_package(held).await?;
         self.captions_published(&video.id, lang, cues.len()).await?;
         Ok(())
     }
@@ -615,7 +654,9 @@ impl Pipeline {
     /// The lock around changes to one video's package: this process's tasks
     /// queue on a mutex, and other processes (workers on this machine, or on
     /// others sharing the data folder) on an exclusive `flock` of
-    /// `videos/{id}/.package.lock`, held until the guard is dropped.
+    /// `videos/{id}/.package.lock`, held until the guard is dropped. With a
+    /// bucket, machines share no folder: the database's lock is taken too, and the
+    /// package is pulled once it is held; [`Pipeline::unlock_package`] pushes it.
     async fn lock_package(&self, video_id: &str) -> Result<PackageGuard, StageFailure> {
         let local = {
             let mut locks = self.package_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -631,7 +672,20 @@ impl Pipeline {
         .await
         .map_err(|e| StageFailure::transient(e.to_string()))?
         .map_err(|e| StageFailure::transient(format!("cannot lock the package: {e}")))?;
-        Ok(PackageGuard { _file: file, _local: local })
+        let shared = match self.remote {
+            Some(_) => Some(self.db.lock(&format!("package {video_id}")).await?),
+            None => None,
+        };
+        self.pull_video(video_id, Scope::Only(PACKAGE)).await?;
+        Ok(PackageGuard { _file: file, _local: local, _shared: shared, video_id: video_id.to_owned() })
+    }
+
+    /// Publishes the package's changes (to the bucket, if any) and lets go of its
+    /// lock. A guard dropped without this (on an error) changes nothing shared.
+    async fn unlock_package(&self, guard: PackageGuard) -> Result<(), StageFailure> {
+        self.push_video(&guard.video_id, Scope::Only(PACKAGE)).await?;
+        drop(guard);
+        Ok(())
     }
 
     async fn captions_published(&self, video_id: &str, lang: Lang, cues: usize) -> Result<(), StageFailure> {
@@ -740,6 +794,8 @@ impl Pipeline {
 struct PackageGuard {
     _file: std::fs::File,
     _local: tokio::sync::OwnedMutexGuard<()>,
+    _shared: Option<babelcast_jobs::DbLock>,
+    video_id: String,
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use babelcast_core::{ErrorCode, VideoId};
 use babelcast_jobs::{Event, JobState};
 use babelcast_pipeline::{IngestError, Pipeline, VideoOptions};
+use babelcast_store::remote::RemoteError;
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -103,6 +104,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<RemoteError> for ApiError {
+    fn from(e: RemoteError) -> ApiError {
+        tracing::error!(error = %e, "object store");
+        ApiError::new(StatusCode::BAD_GATEWAY, "storage_unavailable", e.to_string())
     }
 }
 
@@ -473,15 +481,23 @@ async fn video_status(
     let layout = state.pipeline.layout();
     let rel = |p: PathBuf| p.strip_prefix(layout.root()).map(|p| p.to_string_lossy().into_owned()).ok();
     let master = layout.master_playlist(&id);
-    let mut outputs =
-        Outputs { master: master.is_file().then(|| rel(master)).flatten(), ..Outputs::default() };
+    let pipeline = &state.pipeline;
+    let mut outputs = Outputs {
+        master: pipeline.fetch_file(&master).await?.then(|| rel(master)).flatten(),
+        ..Outputs::default()
+    };
     let transcript = layout.transcript(&id);
-    outputs.transcript = transcript.is_file().then(|| rel(transcript)).flatten();
-    if let Ok(entries) = std::fs::read_dir(layout.video_dir(&id).join("captions")) {
-        let mut captions: Vec<String> = entries.flatten().filter_map(|e| rel(e.path())).collect();
-        captions.sort();
-        outputs.captions = captions;
-    }
+    outputs.transcript = pipeline.fetch_file(&transcript).await?.then(|| rel(transcript)).flatten();
+    let captions_dir = layout.video_dir(&id).join("captions");
+    let mut captions: Vec<String> = pipeline
+        .list_files(&captions_dir)
+        .await?
+        .into_iter()
+        .filter(|name| !name.starts_with('.'))
+        .filter_map(|name| rel(captions_dir.join(name)))
+        .collect();
+    captions.sort();
+    outputs.captions = captions;
     let watch_url = outputs.master.is_some().then(|| format!("/watch/{id}"));
     Ok(Json(VideoStatus {
         id: video.id,
@@ -568,7 +584,7 @@ async fn playback(
 ) -> Result<Json<Playback>, ApiError> {
     let id = parse_id(&id)?;
     state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
-    if !state.pipeline.layout().master_playlist(&id).is_file() {
+    if !state.pipeline.fetch_file(&state.pipeline.layout().master_playlist(&id)).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_playable_yet",
@@ -605,19 +621,32 @@ async fn play_file(
         return Err(ApiError::not_found("such file"));
     }
     let file = state.pipeline.layout().hls_dir(&id).join(rel);
-    let bytes = tokio::fs::read(&file).await.map_err(|_| ApiError::not_found("such file"))?;
-    let content_type = match file.extension().and_then(|e| e.to_str()) {
-        Some("m3u8") => "application/vnd.apple.mpegurl",
-        Some("ts") => "video/mp2t",
-        Some("vtt") => "text/vtt; charset=utf-8",
-        Some("json") => "application/json",
+    let extension = file.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+    let content_type = match extension.as_str() {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "ts" => "video/mp2t",
+        "vtt" => "text/vtt; charset=utf-8",
+        "json" => "application/json",
         _ => "application/octet-stream",
     };
-    Ok((
-        [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, max-age=60")],
-        Body::from(bytes),
-    )
-        .into_response())
+    let headers = [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, max-age=60")];
+    let Some(remote) = state.pipeline.remote() else {
+        let bytes = tokio::fs::read(&file).await.map_err(|_| ApiError::not_found("such file"))?;
+        return Ok((headers, Body::from(bytes)).into_response());
+    };
+    // From the bucket. Playlists always through babelcast: their relative links
+    // must resolve against babelcast's signed path, not the store's.
+    let key = remote.key_of(&file).ok_or_else(|| ApiError::not_found("such file"))?;
+    let media = !matches!(extension.as_str(), "m3u8" | "json");
+    if media && remote.presigned_playback() {
+        if !remote.exists(&key).await? {
+            return Err(ApiError::not_found("such file"));
+        }
+        let url = remote.presigned_get(&key, state.config.playback_ttl).await?;
+        return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response());
+    }
+    let (size, stream) = remote.get_stream(&key).await?.ok_or_else(|| ApiError::not_found("such file"))?;
+    Ok((headers, [(header::CONTENT_LENGTH, size.to_string())], Body::from_stream(stream)).into_response())
 }
 
 /// The player page: hls.js with quality, audio-language and caption selection.

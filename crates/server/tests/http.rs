@@ -89,6 +89,7 @@ impl Server {
             backoff: Duration::from_millis(100),
             apertium: Program::apertium(),
             espeak: Program::espeak_ng(),
+            s3: None,
         };
         let mut server = ServerConfig {
             token: TOKEN.into(),

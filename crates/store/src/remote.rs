@@ -429,11 +429,21 @@ impl Remote {
     async fn download(&self, key: &str, path: &Path) -> Result<(u64, u128), RemoteError> {
         let io = |source| RemoteError::Io { path: path.to_owned(), source };
         let got = self.store.get(&Key::from(key)).await.map_err(|e| self.err(e))?;
+        // The copy is dated when the bucket got it, not when it arrived here, so
+        // "is this newer than that" compares the same instants on every machine.
+        let stored = u64::try_from(got.meta.last_modified.timestamp()).ok().map(|secs| {
+            UNIX_EPOCH
+                + Duration::from_secs(secs)
+                + Duration::from_nanos(got.meta.last_modified.timestamp_subsec_nanos().into())
+        });
         let mut staged = StagedFile::new(path, "").map_err(io)?;
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.err(e))?;
             staged.file.write_all(&chunk).map_err(io)?;
+        }
+        if let Some(stored) = stored {
+            staged.file.as_file().set_modified(stored).map_err(io)?;
         }
         staged.publish().map_err(io)?;
         stamp(path).ok_or_else(|| io(std::io::Error::other("vanished after download")))

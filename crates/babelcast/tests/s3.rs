@@ -1,0 +1,244 @@
+//! One job end to end on machines that share nothing but PostgreSQL and an
+//! S3-compatible bucket (both real, on loopback: `scripts/test-services.sh` starts
+//! PostgreSQL and Garage). An API-only node and two `babelcast worker` processes
+//! each get their own data folder, so every byte one of them needs from another
+//! must travel through the bucket. The video is captioned, translated and dubbed;
+//! the package is edited by different workers under the database's lock; the
+//! bucket holds the local store's layout; playback goes through the API node with
+//! segments redirected to presigned URLs of the store.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use babelcast_store::remote::{Remote, S3Config};
+use common::{curl, ffmpeg, repo_models, start};
+
+const SPEECH_WAV: &str =
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
+const PG: &str = "postgres://postgres@127.0.0.1:54329";
+const S3: &str = "endpoint = \"http://127.0.0.1:39000\"\nbucket = \"babelcast-test\"\nregion = \"garage\"\n\
+    access_key_id = \"GK0123456789abcdef01234567\"\n\
+    secret_access_key = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n\
+    path_style = true\npresigned_playback = true\n";
+
+fn psql(sql: &str) {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &format!("{PG}/postgres"), "-c", sql])
+        .output()
+        .expect("psql (scripts/test-services.sh installs PostgreSQL)");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Files below `dir` whose names end with one of `endings`.
+fn files_ending(dir: &Path, endings: &[&str], found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_ending(&path, endings, found);
+        } else if endings.iter().any(|e| path.to_string_lossy().ends_with(e)) {
+            found.push(path.display().to_string());
+        }
+    }
+}
+
+struct Stop(Vec<Child>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let database = format!("s3_{}", std::process::id());
+    psql(&format!("DROP DATABASE IF EXISTS {database}"));
+    psql(&format!("CREATE DATABASE {database}"));
+    let models = std::path::absolute(repo_models()).expect("models");
+    std::fs::write(
+        dir.join("babelcast.toml"),
+        format!(
+            "models_dir = {models:?}\n\
+             [speech]\nmodel = \"whisper-tiny.en\"\nbeam_size = 1\nthreads = 1\n\
+             [server]\ntoken = \"secret\"\nlease_secs = 10\nretry_backoff_secs = 1\n\
+             database_url = \"{PG}/{database}\"\n\
+             [media.ladder]\npreset = \"ultrafast\"\nsegment_secs = 2\n\
+             [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 300\nmax_kbps = 350\n\
+             [s3]\n{S3}"
+        ),
+    )
+    .expect("config");
+    let clip = dir.join("talk.mp4");
+    let clip_str = clip.to_str().expect("utf-8");
+    // A different second of speech each run, so the bucket's cache from an earlier
+    // run is never this video's.
+    let offset = (std::process::id() % 20).to_string();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=426x240:rate=25",
+        "-ss",
+        &offset,
+        "-i",
+        SPEECH_WAV,
+        "-af",
+        "apad",
+        "-t",
+        "8",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        clip_str,
+    ]);
+
+    let (api, rest) = start(
+        dir,
+        &["serve", "--no-workers", "--listen", "127.0.0.1:0", "--data-dir", "api"],
+        "babelcast is serving on ",
+    );
+    assert!(rest.contains("media: s3 bucket babelcast-test at http://127.0.0.1:39000"), "{rest}");
+    let url = rest.split_whitespace().next().expect("url").to_owned();
+    let mut nodes = Stop(vec![api]);
+    // Two workers, each on its own folder: the speech worker takes nothing else.
+    for (data, stages) in
+        [("speech-node", "transcribe"), ("media-node", "probe,encode,captions,translate,dub")]
+    {
+        let (child, _) = start(
+            dir,
+            &["worker", "--data-dir", data, "--workers", "2", "--stages", stages, "--name", data],
+            "babelcast worker",
+        );
+        nodes.0.push(child);
+    }
+
+    let accepted = curl(&[
+        "-H",
+        "Authorization: Bearer secret",
+        "-F",
+        &format!("file=@{clip_str}"),
+        "-F",
+        "options={\"language\":\"en\",\"to\":[\"es\"]}",
+        &format!("{url}/v1/videos"),
+    ]);
+    let id = accepted["id"].as_str().unwrap_or_else(|| panic!("accepted: {accepted}")).to_owned();
+    let started = Instant::now();
+    let status = loop {
+        let status = curl(&[&format!("{url}/v1/videos/{id}")]);
+        if ["completed", "failed"].contains(&status["state"].as_str().unwrap_or_default()) {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "not done: {status}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(status["warnings"], serde_json::json!([]), "{status}");
+    let outputs = &status["outputs"];
+    assert_eq!(outputs["master"], format!("videos/{id}/hls/master.m3u8"), "{status}");
+    for caption in ["en.vtt", "es.vtt"] {
+        let want = format!("videos/{id}/captions/{caption}");
+        assert!(outputs["captions"].as_array().expect("list").iter().any(|c| c == &want), "{want}: {status}");
+    }
+
+    // Each stage ran where it was sent, so the transcript made on the speech node
+    // reached the media node only through the bucket.
+    let ran = Command::new("psql")
+        .args(["-X", "-t", "-A", "-F", " ", "-d", &format!("{PG}/{database}"), "-c"])
+        .arg("SELECT stage, worker FROM jobs ORDER BY stage")
+        .output()
+        .expect("psql");
+    let ran = String::from_utf8_lossy(&ran.stdout).into_owned();
+    for line in ran.lines() {
+        let (stage, worker) = line.split_once(' ').expect("stage worker");
+        let want = if stage == "transcribe" { "speech-node-" } else { "media-node-" };
+        assert!(worker.starts_with(want), "{stage} ran on {worker}: {ran}");
+    }
+    assert!(ran.contains("dub-es ") && ran.contains("translate-es "), "{ran}");
+
+    // The bucket holds the local store's layout.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config: S3Config = toml::from_str(S3).expect("s3 config");
+    let remote = Remote::s3(&config, dir).expect("remote");
+    let keys = runtime.block_on(remote.list(&format!("videos/{id}"))).expect("list");
+    for want in [
+        "source.mp4",
+        "facts.json",
+        "transcript.json",
+        "captions/en.vtt",
+        "captions/es.vtt",
+        "dub/es.m4a",
+        "mp4/es.mp4",
+        "hls/master.m3u8",
+        "hls/package.json",
+    ] {
+        assert!(keys.iter().any(|k| k == want), "{want} not in the bucket: {keys:?}");
+    }
+    assert!(!keys.iter().any(|k| k.split('/').any(|p| p.starts_with('.'))), "no staging or locks: {keys:?}");
+    // The speech node never needed the package; the API node never held media.
+    let mut media = Vec::new();
+    files_ending(&dir.join("speech-node"), &[".m4s", ".ts", "master.m3u8"], &mut media);
+    files_ending(&dir.join("api"), &[".m4s", ".ts", ".m4a", ".mp4", ".mkv"], &mut media);
+    assert!(media.is_empty(), "media where it was never needed: {media:?}");
+
+    // The one master, as the API node serves it from the bucket, names both
+    // caption tracks and the dub: both made on one worker, packaged under the
+    // database's lock.
+    let playback = curl(&[&format!("{url}/v1/videos/{id}/playback")]);
+    let master_url = format!("{url}{}", playback["url"].as_str().expect("url"));
+    let master =
+        Command::new("curl").args(["-s", "--max-time", "30", &master_url]).output().expect("curl").stdout;
+    let master = String::from_utf8_lossy(&master);
+    assert!(master.contains("TYPE=SUBTITLES") && master.contains("LANGUAGE=\"es\""), "{master}");
+    assert!(master.contains("TYPE=AUDIO") && master.contains("dub-es"), "{master}");
+    // A segment is redirected to a presigned URL of the store, which serves it.
+    let playlist_name =
+        master.lines().find(|l| l.ends_with(".m3u8") && !l.starts_with('#')).expect("variant");
+    let base = master_url.trim_end_matches("master.m3u8");
+    let playlist = Command::new("curl")
+        .args(["-s", "--max-time", "30", &format!("{base}{playlist_name}")])
+        .output()
+        .expect("curl")
+        .stdout;
+    let playlist = String::from_utf8_lossy(&playlist).into_owned();
+    let segment = playlist.lines().find(|l| !l.is_empty() && !l.starts_with('#')).expect("segment");
+    let folder = playlist_name.rsplit_once('/').map(|(f, _)| format!("{f}/")).unwrap_or_default();
+    let head = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            &format!("{base}{folder}{segment}"),
+        ])
+        .output()
+        .expect("curl");
+    let head = String::from_utf8_lossy(&head.stdout).into_owned();
+    assert!(head.starts_with("307 http://127.0.0.1:39000/babelcast-test/videos/"), "{head}");
+    assert!(head.contains("X-Amz-Signature="), "{head}");
+    // And ffprobe plays the whole package through babelcast and the store.
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", &master_url])
+        .output()
+        .expect("ffprobe");
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap_or_else(|_| {
+        panic!("ffprobe: {}", String::from_utf8_lossy(&probe.stderr));
+    });
+    assert!((duration - 8.0).abs() < 0.3, "{duration}");
+    drop(nodes);
+    psql(&format!("DROP DATABASE IF EXISTS {database}"));
+}
