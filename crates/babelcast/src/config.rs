@@ -62,6 +62,12 @@ pub struct ServerSection {
     /// as `<data_dir>/api-token` and printed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The key playback links are signed with. Unset: one is generated on first
+    /// start and saved as `<data_dir>/signing-key`. Set it to the same value on
+    /// every API node that does not share the data folder (with `[s3]`), so a link
+    /// one node signed plays through any other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
     /// Worker tasks running stages in this process.
@@ -87,6 +93,7 @@ impl Default for ServerSection {
             data_dir: "data".into(),
             database_url: None,
             token: None,
+            signing_key: None,
             max_upload_bytes: 8 << 30,
             workers: 2,
             lease_secs: 30,

@@ -124,7 +124,10 @@ pub fn serve(
                 token
             }
         };
-        let (key, _) = secret_file(&data_dir.join("signing-key"), 32)?;
+        let key = match &config.server.signing_key {
+            Some(key) => key.clone(),
+            None => secret_file(&data_dir.join("signing-key"), 32)?.0,
+        };
         let server = ServerConfig {
             token,
             signer: Signer::new(key.into_bytes()),

@@ -199,6 +199,9 @@ impl Pipeline {
         }
         let json = serde_json::to_vec_pretty(&facts).map_err(|e| StageFailure::transient(e.to_string()))?;
         write_atomic(&self.facts_path(&id), &json)?;
+        // With a bucket, what the next stages read must be there before they are
+        // queued: another machine may claim them at once.
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
         let max = self.config.max_attempts;
         self.db.enqueue(&video.id, stage::ENCODE, max).await?;
         if facts.audio.is_empty() {
@@ -342,6 +345,9 @@ impl Pipeline {
             self.warn(&video.id, Some(stage::TRANSCRIBE), "no speech was found: the captions are empty")
                 .await?;
         }
+        // The transcript and captions reach the bucket before a reviewer or a
+        // translation on another machine can ask for them.
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
         if options.review {
             if self.db.transition(&video.id, VideoState::Processing, VideoState::AwaitingReview).await? {
                 self.db
@@ -517,6 +523,7 @@ impl Pipeline {
             self.warn(&video.id, None, &more).await?;
         }
         // Again after an edit: the dub follows the new translation.
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
         self.db.requeue(&video.id, &format!("{}-{to}", stage::DUB), self.config.max_attempts).await?;
         self.replace_subtitles(video, to, &translation.cues).await?;
         Ok(StageDone {
