@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn the_deployment_example_is_a_valid_configuration_with_a_bucket() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/babelcast.toml");
+        let c = Config::load(Some(&example), &FlagOverrides::default()).expect("deploy/babelcast.toml loads");
+        let s3 = c.s3.as_ref().expect("an [s3] table");
+        assert_eq!((s3.bucket.as_str(), s3.path_style), ("babelcast", true));
+        assert!(c.server.signing_key.is_some() && c.server.database_url.is_some());
+        assert_eq!(c.pipeline(Path::new("/scratch")).s3.as_ref(), Some(s3), "reaches the pipeline");
+        Jail::expect_with(|jail| {
+            jail.create_file("babelcast.toml", "[s3]\nendpoint = \"http://x\"\nbucket = \"b\"\n")?;
+            let err = Config::load(None, &FlagOverrides::default()).expect_err("no keys");
+            assert!(err.to_string().contains("access_key_id"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_named_config_file_must_exist() {
         let err = Config::load(Some(Path::new("/nonexistent/babelcast.toml")), &FlagOverrides::default())
             .expect_err("missing");

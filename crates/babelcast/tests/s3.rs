@@ -256,3 +256,16 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
     drop(nodes);
     psql(&format!("DROP DATABASE IF EXISTS {database}"));
 }
+
+#[test]
+fn a_wrong_bucket_stops_a_node_at_start_with_what_to_fix() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let s3 = S3.replace("babelcast-test", "no-such-bucket");
+    std::fs::write(tmp.path().join("babelcast.toml"), format!("[server]\ntoken = \"t\"\n[s3]\n{s3}"))
+        .expect("config");
+    let out =
+        common::babelcast(tmp.path()).args(["worker", "--data-dir", "data"]).output().expect("babelcast");
+    let line = common::one_line_error(&out);
+    assert!(line.contains("cannot use the [s3] bucket"), "{line}");
+    assert!(line.contains("no-such-bucket"), "{line}");
+}
