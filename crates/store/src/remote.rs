@@ -40,6 +40,9 @@ pub const MULTIPART_ABOVE: u64 = 16 << 20;
 const PART: usize = 8 << 20;
 /// Parts in flight at once per upload.
 const PARTS_IN_FLIGHT: usize = 4;
+/// Files moved at once by a pull or push (a package is hundreds of small segments;
+/// one at a time, each pays a round trip).
+const FILES_IN_FLIGHT: usize = 8;
 const MANIFEST: &str = ".remote-manifest.json";
 const LOCK: &str = ".remote.lock";
 
@@ -318,21 +321,28 @@ impl Remote {
         let remote = self.listing(folder).await?;
         let mut manifest = self.read_manifest(folder);
         let mut moved = Moved::default();
-        for (rel, (etag, size)) in &remote {
-            if !scope.covers(rel) {
-                continue;
-            }
-            let path = self.local.join(folder).join(rel);
-            let seen = manifest.get(rel).is_some_and(|e| &e.etag == etag);
-            if seen && path.is_file() {
-                continue;
-            }
-            let key = format!("{folder}/{rel}");
-            let stamp = self.download(&key, &path).await?;
+        let wanted: Vec<(&String, &String, u64)> = remote
+            .iter()
+            .filter(|(rel, (etag, _))| {
+                let seen = manifest.get(*rel).is_some_and(|e| &e.etag == etag);
+                scope.covers(rel) && !(seen && self.local.join(folder).join(rel).is_file())
+            })
+            .map(|(rel, (etag, size))| (rel, etag, *size))
+            .collect();
+        let mut downloads = futures_util::stream::iter(wanted)
+            .map(|(rel, etag, size)| async move {
+                let path = self.local.join(folder).join(rel);
+                let stamp = self.download(&format!("{folder}/{rel}"), &path).await?;
+                Ok::<_, RemoteError>((rel, etag, size, stamp))
+            })
+            .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some(done) = downloads.next().await {
+            let (rel, etag, size, stamp) = done?;
             moved.files += 1;
             moved.bytes += size;
             manifest.insert(rel.clone(), Entry { etag: etag.clone(), size: stamp.0, mtime_ns: stamp.1 });
         }
+        drop(downloads);
         let gone: Vec<String> =
             manifest.keys().filter(|rel| scope.covers(rel) && !remote.contains_key(*rel)).cloned().collect();
         for rel in gone {
@@ -358,22 +368,27 @@ impl Remote {
         let mut files = Vec::new();
         walk(&dir, "", &mut files).map_err(|source| RemoteError::Io { path: dir.clone(), source })?;
         let mut moved = Moved::default();
-        let mut here = std::collections::BTreeSet::new();
-        for rel in files {
-            if !scope.covers(&rel) {
-                continue;
-            }
-            here.insert(rel.clone());
-            let path = dir.join(&rel);
-            let Some(now) = stamp(&path) else { continue };
-            if manifest.get(&rel).is_some_and(|e| (e.size, e.mtime_ns) == now) {
-                continue;
-            }
-            let etag = self.upload(&path, &format!("{folder}/{rel}")).await?;
+        let here: std::collections::BTreeSet<String> =
+            files.into_iter().filter(|r| scope.covers(r)).collect();
+        let changed: Vec<(&String, (u64, u128))> = here
+            .iter()
+            .filter_map(|rel| Some((rel, stamp(&dir.join(rel))?)))
+            .filter(|(rel, now)| !manifest.get(*rel).is_some_and(|e| (e.size, e.mtime_ns) == *now))
+            .collect();
+        let dir = &dir;
+        let mut uploads = futures_util::stream::iter(changed)
+            .map(|(rel, now)| async move {
+                let etag = self.upload(&dir.join(rel), &format!("{folder}/{rel}")).await?;
+                Ok::<_, RemoteError>((rel, now, etag))
+            })
+            .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some(done) = uploads.next().await {
+            let (rel, now, etag) = done?;
             moved.files += 1;
             moved.bytes += now.0;
-            manifest.insert(rel, Entry { etag, size: now.0, mtime_ns: now.1 });
+            manifest.insert(rel.clone(), Entry { etag, size: now.0, mtime_ns: now.1 });
         }
+        drop(uploads);
         let gone: Vec<String> =
             manifest.keys().filter(|rel| scope.covers(rel) && !here.contains(*rel)).cloned().collect();
         for rel in gone {
