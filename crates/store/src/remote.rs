@@ -321,26 +321,30 @@ impl Remote {
         let remote = self.listing(folder).await?;
         let mut manifest = self.read_manifest(folder);
         let mut moved = Moved::default();
-        let wanted: Vec<(&String, &String, u64)> = remote
+        let wanted: Vec<(String, String, u64)> = remote
             .iter()
             .filter(|(rel, (etag, _))| {
                 let seen = manifest.get(*rel).is_some_and(|e| &e.etag == etag);
                 scope.covers(rel) && !(seen && self.local.join(folder).join(rel).is_file())
             })
-            .map(|(rel, (etag, size))| (rel, etag, *size))
+            .map(|(rel, (etag, size))| (rel.clone(), etag.clone(), *size))
             .collect();
+        // Owned futures: they run concurrently inside a task that must be Send.
         let mut downloads = futures_util::stream::iter(wanted)
-            .map(|(rel, etag, size)| async move {
-                let path = self.local.join(folder).join(rel);
-                let stamp = self.download(&format!("{folder}/{rel}"), &path).await?;
-                Ok::<_, RemoteError>((rel, etag, size, stamp))
+            .map(|(rel, etag, size)| {
+                let (this, key, path) =
+                    (self.clone(), format!("{folder}/{rel}"), self.local.join(folder).join(&rel));
+                async move {
+                    let stamp = this.download(&key, &path).await?;
+                    Ok::<_, RemoteError>((rel, etag, size, stamp))
+                }
             })
             .buffer_unordered(FILES_IN_FLIGHT);
         while let Some(done) = downloads.next().await {
             let (rel, etag, size, stamp) = done?;
             moved.files += 1;
             moved.bytes += size;
-            manifest.insert(rel.clone(), Entry { etag: etag.clone(), size: stamp.0, mtime_ns: stamp.1 });
+            manifest.insert(rel, Entry { etag, size: stamp.0, mtime_ns: stamp.1 });
         }
         drop(downloads);
         let gone: Vec<String> =
@@ -370,23 +374,25 @@ impl Remote {
         let mut moved = Moved::default();
         let here: std::collections::BTreeSet<String> =
             files.into_iter().filter(|r| scope.covers(r)).collect();
-        let changed: Vec<(&String, (u64, u128))> = here
+        let changed: Vec<(String, (u64, u128))> = here
             .iter()
-            .filter_map(|rel| Some((rel, stamp(&dir.join(rel))?)))
-            .filter(|(rel, now)| !manifest.get(*rel).is_some_and(|e| (e.size, e.mtime_ns) == *now))
+            .filter_map(|rel| Some((rel.clone(), stamp(&dir.join(rel))?)))
+            .filter(|(rel, now)| manifest.get(rel).is_none_or(|e| (e.size, e.mtime_ns) != *now))
             .collect();
-        let dir = &dir;
         let mut uploads = futures_util::stream::iter(changed)
-            .map(|(rel, now)| async move {
-                let etag = self.upload(&dir.join(rel), &format!("{folder}/{rel}")).await?;
-                Ok::<_, RemoteError>((rel, now, etag))
+            .map(|(rel, now)| {
+                let (this, key, path) = (self.clone(), format!("{folder}/{rel}"), dir.join(&rel));
+                async move {
+                    let etag = this.upload(&path, &key).await?;
+                    Ok::<_, RemoteError>((rel, now, etag))
+                }
             })
             .buffer_unordered(FILES_IN_FLIGHT);
         while let Some(done) = uploads.next().await {
             let (rel, now, etag) = done?;
             moved.files += 1;
             moved.bytes += now.0;
-            manifest.insert(rel.clone(), Entry { etag, size: now.0, mtime_ns: now.1 });
+            manifest.insert(rel, Entry { etag, size: now.0, mtime_ns: now.1 });
         }
         drop(uploads);
         let gone: Vec<String> =
