@@ -7,7 +7,10 @@
 //! over `{timestamp}.{body}` (a receiver checks it and rejects old timestamps to
 //! stop replays). A failed delivery is retried with doubling backoff; after
 //! [`MAX_TRIES`] it is logged and skipped. Each hook's position in the event log is
-//! stored in the database, so a restart resumes where it stopped.
+//! stored in the database, so a restart resumes where it stopped. With several API
+//! nodes on PostgreSQL, each batch is delivered under the database's lock for that
+//! hook, from the position the last deliverer stored: every event once, not once
+//! per node.
 
 use std::time::Duration;
 
@@ -61,38 +64,64 @@ async fn deliver_all(
     client: reqwest::Client,
     hook: Webhook,
     first_backoff: Duration,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let cursor_key = format!("webhook-cursor:{}", hook.url);
-    let mut after: i64 = match db.get_value(&cursor_key).await {
-        Ok(Some(v)) => v.parse().unwrap_or(0),
-        // A new hook starts with what happens from now on.
-        _ => db.latest_event_id().await.unwrap_or(0),
-    };
+    let lock_name = format!("webhook {}", hook.url);
     while !*stop.borrow() {
-        let events = match db.all_events(after, 100).await {
-            Ok(events) => events,
+        // Another node may be delivering to this hook: wait for it, then go on
+        // from where it stopped.
+        let held = tokio::select! {
+            held = db.lock(&lock_name) => held,
+            _ = stop.changed() => return,
+        };
+        let delivered = match held {
+            Ok(_held) => deliver_batch(&db, &client, &hook, &cursor_key, first_backoff, &stop).await,
+            Err(e) => Err(e),
+        };
+        match delivered {
+            Ok(0) => tokio::time::sleep(Duration::from_millis(300)).await,
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "webhooks: cannot read events");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
             }
-        };
-        if events.is_empty() {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            continue;
-        }
-        for event in events {
-            if *stop.borrow() {
-                return;
-            }
-            if event.kind != "progress" {
-                deliver(&client, &hook, &event, first_backoff, &stop).await;
-            }
-            after = event.id;
-            let _ = db.set_value(&cursor_key, &after.to_string()).await;
         }
     }
+}
+
+/// Delivers up to 100 events after the stored position, storing it after each;
+/// returns how many events it went through.
+async fn deliver_batch(
+    db: &Db,
+    client: &reqwest::Client,
+    hook: &Webhook,
+    cursor_key: &str,
+    first_backoff: Duration,
+    stop: &watch::Receiver<bool>,
+) -> Result<usize, babelcast_jobs::DbError> {
+    let after: i64 = match db.get_value(cursor_key).await? {
+        Some(v) => v.parse().unwrap_or(0),
+        None => {
+            // A new hook starts with what happens from now on.
+            let latest = db.latest_event_id().await?;
+            db.set_value(cursor_key, &latest.to_string()).await?;
+            latest
+        }
+    };
+    let events = db.all_events(after, 100).await?;
+    let mut done = 0;
+    for event in events {
+        if *stop.borrow() {
+            break;
+        }
+        if event.kind != "progress" {
+            deliver(client, hook, &event, first_backoff, stop).await;
+        }
+        db.set_value(cursor_key, &event.id.to_string()).await?;
+        done += 1;
+    }
+    Ok(done)
 }
 
 async fn deliver(
