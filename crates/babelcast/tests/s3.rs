@@ -14,23 +14,12 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use babelcast_store::remote::{Remote, S3Config};
-use common::{curl, ffmpeg, repo_models, start};
+use common::{PG, curl, psql, repo_models, start, talk_clip};
 
-const SPEECH_WAV: &str =
-    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
-const PG: &str = "postgres://postgres@127.0.0.1:54329";
 const S3: &str = "endpoint = \"http://127.0.0.1:39000\"\nbucket = \"babelcast-test\"\nregion = \"garage\"\n\
     access_key_id = \"GK0123456789abcdef01234567\"\n\
     secret_access_key = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n\
     path_style = true\npresigned_playback = true\n";
-
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &format!("{PG}/postgres"), "-c", sql])
-        .output()
-        .expect("psql (scripts/test-services.sh installs PostgreSQL)");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// Files below `dir` whose names end with one of `endings`.
 fn files_ending(dir: &Path, endings: &[&str], found: &mut Vec<String>) {
@@ -61,8 +50,8 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let database = format!("s3_{}", std::process::id());
-    psql(&format!("DROP DATABASE IF EXISTS {database}"));
-    psql(&format!("CREATE DATABASE {database}"));
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {database}"));
+    psql("postgres", &format!("CREATE DATABASE {database}"));
     let models = std::path::absolute(repo_models()).expect("models");
     std::fs::write(
         dir.join("babelcast.toml"),
@@ -79,27 +68,7 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
     .expect("config");
     let clip = dir.join("talk.mp4");
     let clip_str = clip.to_str().expect("utf-8");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=426x240:rate=25",
-        "-i",
-        SPEECH_WAV,
-        "-af",
-        "apad",
-        "-t",
-        "8",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        clip_str,
-    ]);
+    talk_clip(&clip, 0);
 
     let (api, rest) = start(
         dir,
@@ -153,12 +122,7 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
 
     // Each stage ran where it was sent, so the transcript made on the speech node
     // reached the media node only through the bucket.
-    let ran = Command::new("psql")
-        .args(["-X", "-t", "-A", "-F", " ", "-d", &format!("{PG}/{database}"), "-c"])
-        .arg("SELECT stage, worker, attempts FROM jobs ORDER BY stage")
-        .output()
-        .expect("psql");
-    let ran = String::from_utf8_lossy(&ran.stdout).into_owned();
+    let ran = psql(&database, "SELECT stage || ' ' || worker || ' ' || attempts FROM jobs ORDER BY stage");
     for line in ran.lines() {
         let [stage, worker, attempts] = line.split(' ').collect::<Vec<_>>()[..] else { panic!("{line}") };
         let want = if stage == "transcribe" { "speech-node-" } else { "media-node-" };
@@ -254,7 +218,7 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
     });
     assert!((duration - 8.0).abs() < 0.3, "{duration}");
     drop(nodes);
-    psql(&format!("DROP DATABASE IF EXISTS {database}"));
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {database}"));
 }
 
 #[test]

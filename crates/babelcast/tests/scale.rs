@@ -11,24 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{curl, ffmpeg, find_partials, repo_models, start};
-
-const SPEECH_WAV: &str =
-    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
-const PG: &str = "postgres://postgres@127.0.0.1:54329";
-
-fn psql(database: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", &format!("{PG}/{database}"), "-c", sql])
-        .output()
-        .expect("psql (scripts/test-services.sh installs PostgreSQL)");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {} (is the test server up? scripts/test-services.sh)",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use common::{PG, curl, find_partials, psql, repo_models, start, talk_clip};
 
 fn worker(dir: &Path, name: &str) -> Child {
     start(dir, &["worker", "--data-dir", "data", "--workers", "1", "--name", name], "babelcast worker").0
@@ -79,29 +62,7 @@ fn three_workers_on_postgres_lose_nothing_when_one_is_killed_and_one_restarted()
     let clips: Vec<PathBuf> = (0..6)
         .map(|i| {
             let clip = dir.join(format!("talk{i}.mp4"));
-            ffmpeg(&[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=426x240:rate=25",
-                "-ss",
-                &i.to_string(),
-                "-i",
-                SPEECH_WAV,
-                "-af",
-                "apad",
-                "-t",
-                "8",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                clip.to_str().expect("utf-8"),
-            ]);
+            talk_clip(&clip, i);
             clip
         })
         .collect();

@@ -8,11 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{curl, ffmpeg, find_partials, repo_models, start};
+use common::{SPEECH_WAV, curl, ffmpeg, find_partials, repo_models, start};
 use serde_json::Value;
-
-const SPEECH_WAV: &str =
-    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
 
 /// Starts `babelcast serve` on a free port; returns the process and its URL.
 fn serve(dir: &Path) -> (Child, String) {

@@ -190,8 +190,12 @@ async fn concurrent_workers_never_claim_the_same_job(backend: Backend) {
     assert_eq!((all.len(), unique.len()), (40, 40), "every job once");
 }
 
+/// One module per backend, each running every listed test on it.
 macro_rules! conformance {
-    ($backend:ident, $($test:ident),* $(,)?) => {
+    ([$($backend:ident),*], $tests:tt) => {
+        $(conformance!(@module $backend, $tests);)*
+    };
+    (@module $backend:ident, [$($test:ident),* $(,)?]) => {
         #[allow(non_snake_case)]
         mod $backend {
             $(
@@ -205,22 +209,15 @@ macro_rules! conformance {
 }
 
 conformance!(
-    Sqlite,
-    a_job_is_claimed_once_and_completed_by_its_holder_only,
-    a_dead_workers_job_is_claimed_again_when_its_lease_runs_out,
-    failures_back_off_then_the_job_dies_with_its_error,
-    only_the_stages_a_worker_takes_are_claimed,
-    events_warnings_cache_values_and_counts_persist,
-    concurrent_workers_never_claim_the_same_job,
-);
-conformance!(
-    Postgres,
-    a_job_is_claimed_once_and_completed_by_its_holder_only,
-    a_dead_workers_job_is_claimed_again_when_its_lease_runs_out,
-    failures_back_off_then_the_job_dies_with_its_error,
-    only_the_stages_a_worker_takes_are_claimed,
-    events_warnings_cache_values_and_counts_persist,
-    concurrent_workers_never_claim_the_same_job,
+    [Sqlite, Postgres],
+    [
+        a_job_is_claimed_once_and_completed_by_its_holder_only,
+        a_dead_workers_job_is_claimed_again_when_its_lease_runs_out,
+        failures_back_off_then_the_job_dies_with_its_error,
+        only_the_stages_a_worker_takes_are_claimed,
+        events_warnings_cache_values_and_counts_persist,
+        concurrent_workers_never_claim_the_same_job,
+    ]
 );
 
 /// PostgreSQL wakes idle workers on other connections (other machines) at once;

@@ -64,6 +64,14 @@ impl Pipeline {
         }
     }
 
+    /// Whether the store has `path` (a file in the data folder), without fetching it.
+    pub async fn has_file(&self, path: &Path) -> Result<bool, RemoteError> {
+        match (&self.remote, self.remote.as_ref().and_then(|r| r.key_of(path))) {
+            (Some(remote), Some(key)) => remote.exists(&key).await,
+            _ => Ok(path.is_file()),
+        }
+    }
+
     /// Sends `path` (a file in the data folder, just written) to the store.
     pub async fn store_file(&self, path: &Path) -> Result<(), RemoteError> {
         match (&self.remote, self.split(path)) {

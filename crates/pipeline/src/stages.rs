@@ -176,15 +176,14 @@ impl Pipeline {
         video: &Video,
         progress: UnboundedSender<f64>,
     ) -> Result<StageDone, StageFailure> {
-        let video = video.clone();
         match job.stage.as_str() {
-            stage::PROBE => self.probe(&video).await,
-            stage::ENCODE => self.encode(&video, progress).await,
-            stage::TRANSCRIBE => self.transcribe(&video, progress).await,
-            stage::CAPTIONS => self.captions(&video).await,
+            stage::PROBE => self.probe(video).await,
+            stage::ENCODE => self.encode(video, progress).await,
+            stage::TRANSCRIBE => self.transcribe(video, progress).await,
+            stage::CAPTIONS => self.captions(video).await,
             other => match other.split_once('-') {
-                Some((stage::TRANSLATE, tag)) => self.translate(&video, parse_lang(tag)?).await,
-                Some((stage::DUB, tag)) => self.dub(&video, parse_lang(tag)?, progress).await,
+                Some((stage::TRANSLATE, tag)) => self.translate(video, parse_lang(tag)?).await,
+                Some((stage::DUB, tag)) => self.dub(video, parse_lang(tag)?, progress).await,
                 _ => Err(StageFailure::permanent(format!("unknown stage {other:?}"))),
             },
         }
@@ -413,7 +412,6 @@ impl Pipeline {
         id: &VideoId,
         hls: &Path,
     ) -> Result<Vec<String>, StageFailure> {
-        let (id, hls) = (id.clone(), hls.to_owned());
         let layout = self.layout();
         let reviewing =
             self.db.video(&video.id).await?.is_some_and(|v| v.state == VideoState::AwaitingReview);
@@ -421,8 +419,8 @@ impl Pipeline {
             // Unreviewed captions are not published.
             return Ok(Vec::new());
         }
-        let mut package = Package::open(&hls).map_err(|e| StageFailure::transient(e.to_string()))?;
-        let spoken = std::fs::read(layout.transcript(&id))
+        let mut package = Package::open(hls).map_err(|e| StageFailure::transient(e.to_string()))?;
+        let spoken = std::fs::read(layout.transcript(id))
             .ok()
             .and_then(|b| serde_json::from_slice::<Transcript>(&b).ok())
             .and_then(|t| Lang::from_metadata(&t.language));
@@ -433,7 +431,7 @@ impl Pipeline {
         }
         let mut added = Vec::new();
         for lang in Lang::all() {
-            let vtt = layout.captions(&id, lang, CaptionFormat::WebVtt);
+            let vtt = layout.captions(id, lang, CaptionFormat::WebVtt);
             let has_subs = package.state().subtitles.iter().any(|t| t.language == lang);
             if !has_subs && vtt.is_file() {
                 let text = std::fs::read_to_string(&vtt)?;
@@ -444,7 +442,7 @@ impl Pipeline {
                     self.captions_published(&video.id, lang, cues.len()).await?;
                 }
             }
-            let m4a = layout.dub(&id, lang);
+            let m4a = layout.dub(id, lang);
             let has_dub = package.state().audio.iter().any(|t| !t.original && t.language == Some(lang));
             // A dub made again (after an edit) is newer than its packaged track.
             let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();

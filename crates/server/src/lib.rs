@@ -483,11 +483,11 @@ async fn video_status(
     let master = layout.master_playlist(&id);
     let pipeline = &state.pipeline;
     let mut outputs = Outputs {
-        master: pipeline.fetch_file(&master).await?.then(|| rel(master)).flatten(),
+        master: pipeline.has_file(&master).await?.then(|| rel(master)).flatten(),
         ..Outputs::default()
     };
     let transcript = layout.transcript(&id);
-    outputs.transcript = pipeline.fetch_file(&transcript).await?.then(|| rel(transcript)).flatten();
+    outputs.transcript = pipeline.has_file(&transcript).await?.then(|| rel(transcript)).flatten();
     let captions_dir = layout.video_dir(&id).join("captions");
     let mut captions: Vec<String> = pipeline
         .list_files(&captions_dir)
@@ -584,7 +584,7 @@ async fn playback(
 ) -> Result<Json<Playback>, ApiError> {
     let id = parse_id(&id)?;
     state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
-    if !state.pipeline.fetch_file(&state.pipeline.layout().master_playlist(&id)).await? {
+    if !state.pipeline.has_file(&state.pipeline.layout().master_playlist(&id)).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_playable_yet",

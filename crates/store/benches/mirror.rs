@@ -6,19 +6,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use babelcast_store::remote::{Remote, S3Config, Scope};
+use babelcast_store::remote::{Remote, Scope};
+use common::garage;
 
-fn garage() -> S3Config {
-    S3Config {
-        endpoint: "http://127.0.0.1:39000".into(),
-        bucket: "babelcast-test".into(),
-        region: "garage".into(),
-        access_key_id: "GK0123456789abcdef01234567".into(),
-        secret_access_key: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
-        path_style: true,
-        presigned_playback: false,
-    }
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn mib_per_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs

@@ -6,19 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use babelcast_store::remote::{MULTIPART_ABOVE, Remote, S3Config, Scope};
+mod common;
 
-fn garage() -> S3Config {
-    S3Config {
-        endpoint: "http://127.0.0.1:39000".into(),
-        bucket: "babelcast-test".into(),
-        region: "garage".into(),
-        access_key_id: "GK0123456789abcdef01234567".into(),
-        secret_access_key: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
-        path_style: true,
-        presigned_playback: false,
-    }
-}
+use babelcast_store::remote::{MULTIPART_ABOVE, Remote, Scope};
+use common::garage;
 
 fn folder() -> String {
     let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));

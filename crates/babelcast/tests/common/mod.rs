@@ -87,3 +87,53 @@ pub fn find_partials(dir: &Path, found: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// Real speech: a human reader from Debian's `pocketsphinx-testdata` (setup installs it).
+pub const SPEECH_WAV: &str =
+    "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
+
+/// The scale-out tests' PostgreSQL server, started by `scripts/test-services.sh`.
+pub const PG: &str = "postgres://postgres@127.0.0.1:54329";
+
+/// Runs `sql` on `database` of the test server; the rows, unaligned (`|` between
+/// fields), trimmed.
+pub fn psql(database: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", &format!("{PG}/{database}"), "-c", sql])
+        .output()
+        .expect("psql (scripts/test-services.sh installs PostgreSQL)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {} (is the test server up? scripts/test-services.sh)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Writes an 8 s 426x240 H.264/AAC clip to `path`: a test picture over the speech
+/// from `offset_secs` on, padded with silence.
+pub fn talk_clip(path: &Path, offset_secs: u32) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=426x240:rate=25",
+        "-ss",
+        &offset_secs.to_string(),
+        "-i",
+        SPEECH_WAV,
+        "-af",
+        "apad",
+        "-t",
+        "8",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        path.to_str().expect("utf-8"),
+    ]);
+}
