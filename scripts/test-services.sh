@@ -2,10 +2,12 @@
 # The servers the scale-out tests use, started on loopback, idempotent (a second run
 # checks and returns): PostgreSQL from Debian's packages on 127.0.0.1:54329, a
 # throwaway cluster with trust authentication for its `postgres` user (tests create
-# a database each), and Garage, an S3-compatible object store, on 127.0.0.1:39000
-# with the bucket `babelcast-test` and a fixed test key (tests create a bucket or a
-# prefix each). Garage is a Rust crate: installed once with cargo into
-# ~/.cache/babelcast/tools (its first build takes about an hour on 2 cores).
+# a database each), and s3s-fs, an S3-compatible server over a folder, on
+# 127.0.0.1:39000 with the bucket `babelcast-test` and a fixed test key (tests use a
+# prefix each). s3s-fs is a separate process speaking S3 over HTTP that checks
+# SigV4 signatures (headers and presigned URLs), with multipart uploads and ETags;
+# it is installed once with cargo into ~/.cache/babelcast/tools (about 3 minutes on
+# 2 cores, where Garage took about an hour; see docs/deployment.md).
 # Their files live under /var/tmp/babelcast-test; `stop` stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,19 +26,19 @@ pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
 # PostgreSQL refuses to run as root: as root, run it as Debian's postgres user.
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-garage_version=2.5.0
+s3s_version=0.14.1
 tools="$HOME/.cache/babelcast/tools"
-garage="$tools/bin/garage"
-garage_dir="$state/garage"
-garage_conf="$garage_dir/garage.toml"
-# The test key: Garage's key ids are GK and 24 hex digits, secrets 64 hex digits.
+s3s="$tools/bin/s3s-fs"
+s3_dir="$state/s3"
+s3_port=39000
+# The test key (the format Garage used, which the tests' configs keep).
 s3_key_id=GK0123456789abcdef01234567
 s3_secret=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 s3_bucket=babelcast-test
 
 if [ "${1:-}" = "stop" ]; then
   [ -f "$pg_data/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop || true
-  [ -f "$garage_dir/pid" ] && kill "$(cat "$garage_dir/pid")" 2>/dev/null || true
+  [ -f "$s3_dir/pid" ] && kill "$(cat "$s3_dir/pid")" 2>/dev/null || true
   exit 0
 fi
 
@@ -56,45 +58,22 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
 fi
 echo "test-services: PostgreSQL at postgres://postgres@127.0.0.1:$pg_port"
 
-if ! "$garage" --version 2>/dev/null | grep -q "$garage_version"; then
-  echo "test-services: building Garage $garage_version with cargo (once; about an hour on 2 cores)"
-  # Its own target folder: Garage's dependency versions are not the project's.
-  CARGO_TARGET_DIR="$HOME/.cache/babelcast/garage-target" cargo install garage \
-    --version "$garage_version" --locked --no-default-features --features bundled-libs,sqlite \
-    --root "$tools" -j2
+if ! "$s3s" --version 2>/dev/null | grep -q "$s3s_version"; then
+  echo "test-services: building s3s-fs $s3s_version with cargo (once; about 3 minutes on 2 cores)"
+  # Its own target folder (its dependency versions are not the project's), and none
+  # of the project's build settings (scripts/env.sh): it is a tool, not a part.
+  env -u RUSTFLAGS -u PKG_CONFIG -u LIBRARY_PATH \
+    CARGO_TARGET_DIR="$HOME/.cache/babelcast/s3s-target" cargo install s3s-fs \
+    --version "$s3s_version" --locked --features binary --root "$tools" -j2
 fi
-mkdir -p "$garage_dir"
-if [ ! -f "$garage_conf" ]; then
-  cat > "$garage_conf" <<CONF
-metadata_dir = "$garage_dir/meta"
-data_dir = "$garage_dir/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:39001"
-rpc_public_addr = "127.0.0.1:39001"
-rpc_secret = "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:39000"
-root_domain = ".s3.garage.localhost"
-CONF
+# A bucket is a folder of the root.
+mkdir -p "$s3_dir/root/$s3_bucket"
+s3_up() { curl -s -o /dev/null "http://127.0.0.1:$s3_port/"; }
+if ! s3_up; then
+  nohup "$s3s" --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key_id" --secret-key "$s3_secret" \
+    "$s3_dir/root" >"$s3_dir/server.log" 2>&1 &
+  echo $! > "$s3_dir/pid"
+  for _ in $(seq 100); do s3_up && break; sleep 0.1; done
+  s3_up || { echo "test-services: s3s-fs did not start (see $s3_dir/server.log)" >&2; exit 1; }
 fi
-export GARAGE_CONFIG_FILE="$garage_conf"
-if ! "$garage" status >/dev/null 2>&1; then
-  nohup "$garage" server >"$garage_dir/server.log" 2>&1 &
-  echo $! > "$garage_dir/pid"
-  for _ in $(seq 100); do "$garage" status >/dev/null 2>&1 && break; sleep 0.2; done
-fi
-# A single-node layout, once.
-if "$garage" layout show 2>/dev/null | grep -q "No nodes currently have a role"; then
-  node="$("$garage" node id -q | cut -d@ -f1)"
-  "$garage" layout assign -z dc1 -c 1G "$node" >/dev/null
-  "$garage" layout apply --version 1 >/dev/null
-fi
-for _ in $(seq 50); do "$garage" bucket list >/dev/null 2>&1 && break; sleep 0.2; done
-"$garage" key info "$s3_key_id" >/dev/null 2>&1 \
-  || "$garage" key import --yes -n babelcast-test "$s3_key_id" "$s3_secret" >/dev/null
-"$garage" bucket info "$s3_bucket" >/dev/null 2>&1 || "$garage" bucket create "$s3_bucket" >/dev/null
-"$garage" bucket allow --read --write --owner "$s3_bucket" --key "$s3_key_id" >/dev/null
-echo "test-services: Garage S3 at http://127.0.0.1:39000 (bucket $s3_bucket, region garage)"
+echo "test-services: S3 (s3s-fs) at http://127.0.0.1:$s3_port (bucket $s3_bucket, any region)"

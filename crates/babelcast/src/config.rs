@@ -28,6 +28,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "babelcast.toml";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where models live (one folder per model); `babelcast models fetch` fills it.
+    /// Default: `babelcast/models` in the user's data folder (`~/.local/share`).
     pub models_dir: PathBuf,
     /// The media programs.
     pub media: MediaConfig,
@@ -125,7 +126,7 @@ pub struct MediaConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            models_dir: "models".into(),
+            models_dir: babelcast_models::default_dir(),
             media: MediaConfig::default(),
             python: "python3".into(),
             speech: SpeechConfig::default(),

@@ -86,6 +86,17 @@ fn secret_file(path: &Path, len: usize) -> anyhow::Result<(String, bool)> {
     Ok((secret, true))
 }
 
+/// Fails at start, with the fix, when this process will run transcription and a
+/// model it loads is missing or damaged.
+fn require_speech_models(config: &Config, stages: &[&str]) -> anyhow::Result<()> {
+    if !stages.contains(&babelcast_pipeline::stage::TRANSCRIBE) {
+        return Ok(());
+    }
+    babelcast_pipeline::speech::require_models(&config.speech, &config.models_dir).with_context(|| {
+        format!("transcription cannot run with the models in {}", config.models_dir.display())
+    })
+}
+
 async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Pipeline> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let data_dir = std::path::absolute(data_dir)?;
@@ -109,6 +120,10 @@ pub fn serve(
     args: ServeArgs,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
+    let workers = if args.no_workers { 0 } else { config.server.workers };
+    if workers > 0 {
+        require_speech_models(config, ALL_STAGES)?;
+    }
     runtime.block_on(async {
         let data_dir = args.data_dir.unwrap_or_else(|| config.server.data_dir.clone());
         let pipeline = open(config, &data_dir).await?;
@@ -144,7 +159,6 @@ pub fn serve(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
 
-        let workers = if args.no_workers { 0 } else { config.server.workers };
         let pool = WorkerPool::start(
             &pipeline,
             workers,
@@ -233,6 +247,7 @@ pub fn worker(
         }
         chosen
     };
+    require_speech_models(config, &stages)?;
     runtime.block_on(async {
         let data_dir = args.data_dir.unwrap_or_else(|| config.server.data_dir.clone());
         let pipeline = open(config, &data_dir).await?;
@@ -255,6 +270,7 @@ pub fn worker(
 
 /// `babelcast run`.
 pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    require_speech_models(config, ALL_STAGES)?;
     runtime.block_on(async {
         let pipeline = open(config, &args.out).await?;
         let options = VideoOptions {

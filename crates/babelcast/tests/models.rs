@@ -77,3 +77,39 @@ fn fetching_an_unknown_model_names_the_known_ones() {
     let line = one_line_error(&out);
     assert!(line.contains("unknown model \"whisper-huge\"") && line.contains("whisper-base"), "{line}");
 }
+
+#[test]
+fn models_live_in_the_user_data_folder_whichever_folder_a_command_starts_in() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data-home");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let out = babelcast(&elsewhere).env("XDG_DATA_HOME", &data).arg("config").output().expect("runs");
+    let config: toml::Table = String::from_utf8_lossy(&out.stdout).parse().expect("TOML");
+    let expected = data.join("babelcast/models");
+    assert_eq!(config["models_dir"].as_str(), expected.to_str(), "not ./models");
+}
+
+#[test]
+fn run_without_the_speech_model_stops_at_once_with_the_fix() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Only the VAD: the Whisper model is missing.
+    let models = tmp.path().join("m");
+    let fetched = babelcast(tmp.path())
+        .args(["--models-dir", "m", "models", "fetch", "silero-vad"])
+        .output()
+        .expect("runs");
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    // The video need not exist: the check comes before anything is read or queued.
+    let out = babelcast(tmp.path())
+        .arg("--models-dir")
+        .arg(&models)
+        .args(["run", "talk.mp4", "-o", "out"])
+        .output()
+        .expect("runs");
+    let line = one_line_error(&out);
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(line.contains("transcription cannot run with the models in"), "{line}");
+    assert!(line.contains("whisper-base") && line.contains("run `babelcast models fetch`"), "{line}");
+    assert!(!tmp.path().join("out").exists(), "nothing was started");
+}

@@ -20,3 +20,14 @@ pub use manifest::{FileSpec, MODELS, ModelKind, ModelSpec, Package, Part};
 
 /// The command that repairs a missing or damaged model, quoted in error messages.
 pub const FETCH_COMMAND: &str = "babelcast models fetch";
+
+/// Where models live unless `models_dir` says otherwise: `babelcast/models` in the
+/// user's data folder (`$XDG_DATA_HOME`, else `~/.local/share`), so every command
+/// finds the fetched models whichever folder it is started from. `./models` when the
+/// OS names no such folder (no home directory).
+pub fn default_dir() -> std::path::PathBuf {
+    match dirs::data_dir() {
+        Some(data) => data.join("babelcast").join("models"),
+        None => "models".into(),
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use babelcast_core::{CaptionProfile, MediaFacts, Millis, Transcript, Word, captions};
 use babelcast_media::{AudioDecoder, AudioProxy};
-use babelcast_models::ModelsDir;
+use babelcast_models::{ModelError, ModelsDir};
 use babelcast_process::Program;
 use babelcast_speech::{
     ComputeType, SampleSource, SpeechError, SpeechGate, TimeMap, TranscribeOptions, Transcription, Vad,
@@ -75,7 +75,7 @@ pub enum SpeechStageError {
     Audio(#[from] babelcast_media::ProxyError),
     /// A model is missing or damaged.
     #[error(transparent)]
-    Model(#[from] babelcast_models::ModelError),
+    Model(#[from] ModelError),
     /// Whisper or the VAD failed.
     #[error(transparent)]
     Speech(#[from] SpeechError),
@@ -110,6 +110,28 @@ pub fn model_identity(config: &SpeechConfig) -> String {
         }
         None => format!("path:{}", config.model),
     }
+}
+
+/// Checks that the models transcription loads (the Whisper model, and Silero VAD
+/// with ONNX Runtime when VAD is on) are in place, without loading them: a process
+/// that will run transcription checks this at start, so a missing model fails at
+/// once with the command that fetches it, not as a stage retried until it is dead.
+pub fn require_models(config: &SpeechConfig, models_dir: &Path) -> Result<(), ModelError> {
+    let models = ModelsDir::new(models_dir);
+    let folder = Path::new(&config.model);
+    if folder.is_dir() {
+        let weights = folder.join("model.bin");
+        if !weights.is_file() {
+            return Err(ModelError::Missing { path: weights });
+        }
+    } else {
+        models.require(&config.model)?;
+    }
+    if config.vad {
+        models.require(babelcast_speech::vad::VAD_MODEL)?;
+        models.require(babelcast_speech::vad::RUNTIME_MODEL)?;
+    }
+    Ok(())
 }
 
 /// Transcribes the first audio stream of `path` (probed into `facts`). `progress`

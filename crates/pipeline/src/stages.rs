@@ -808,7 +808,7 @@ mod tests {
     use super::*;
 
     fn repo_models() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+        babelcast_models::default_dir()
     }
 
     #[test]

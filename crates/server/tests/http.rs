@@ -21,7 +21,7 @@ const TOKEN: &str = "test-token";
 const KEY: &[u8] = b"test-signing-key";
 
 fn repo_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+    babelcast_models::default_dir()
 }
 
 fn ffmpeg(args: &[&str]) {

@@ -38,13 +38,9 @@ use babelcast_core::ErrorCode;
 use babelcast_models::{ModelError, ModelsDir};
 use ct2rs::sys::{ComputeType as Ct2ComputeType, Config, Whisper};
 
-// The oneDNN backend is a link-time dependency of ct2rs; naming the crate keeps the
-// build graph honest about why it is in Cargo.toml.
-#[cfg(feature = "dnnl")]
-use onednn_src as _;
-
-#[cfg(not(any(feature = "dnnl", feature = "ruy")))]
-compile_error!("babelcast-speech needs a CTranslate2 CPU backend: the `dnnl` or the `ruy` feature");
+// ct2rs's tokenizer; named so that its `static` feature (see Cargo.toml) holds
+// whichever crates a build selects.
+use sentencepiece as _;
 
 /// The numeric precision inference runs at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

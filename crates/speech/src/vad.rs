@@ -54,10 +54,11 @@ const SAMPLES_PER_MS: u64 = 16;
 /// cut points (the reference's `min_silence_at_max_speech`).
 const MIN_PAUSE_AT_MAX_SPEECH_MS: u64 = 98;
 
-/// The model folder and file names in the models directory.
-const VAD_MODEL: &str = "silero-vad";
+/// The model folder of Silero VAD in the models directory.
+pub const VAD_MODEL: &str = "silero-vad";
 const VAD_FILE: &str = "silero_vad.onnx";
-const RUNTIME_MODEL: &str = "onnxruntime";
+/// The model folder of the ONNX Runtime library that runs it.
+pub const RUNTIME_MODEL: &str = "onnxruntime";
 const RUNTIME_FILE: &str = "libonnxruntime.so.1.31.1";
 
 /// How speech probabilities become spans.

@@ -4,7 +4,7 @@ use babelcast_models::ModelsDir;
 use babelcast_speech::{ComputeType, WhisperModel};
 
 fn models() -> ModelsDir {
-    ModelsDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+    ModelsDir::new(babelcast_models::default_dir())
 }
 
 #[test]

@@ -9,7 +9,7 @@ use babelcast_speech::{ComputeType, InMemory, TranscribeOptions, Transcription, 
 const LIBRIVOX: &str = "/usr/share/pocketsphinx/test/data/librivox";
 
 fn models() -> ModelsDir {
-    ModelsDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+    ModelsDir::new(babelcast_models::default_dir())
 }
 
 /// The 16 kHz mono 16-bit samples of a WAV file, as f32.

@@ -14,7 +14,7 @@ const SPEECH: &str = "/usr/share/pocketsphinx/test/data/librivox";
 const RATE: usize = SAMPLE_RATE as usize;
 
 fn models() -> ModelsDir {
-    ModelsDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+    ModelsDir::new(babelcast_models::default_dir())
 }
 
 /// One model for the whole test binary: clones share its session.

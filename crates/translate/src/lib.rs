@@ -12,10 +12,6 @@ pub mod neural;
 use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, Millis, Severity, captions};
 use babelcast_process::ProcessError;
 
-// The oneDNN backend is a link-time dependency of ct2rs (see babelcast-speech).
-#[cfg(feature = "dnnl")]
-use onednn_src as _;
-
 pub use apertium::Apertium;
 pub use glossary::{Glossary, GlossaryError};
 pub use neural::Neural;

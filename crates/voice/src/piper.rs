@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     fn models() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+        babelcast_models::default_dir()
     }
 
     fn library() -> PathBuf {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// The repository's models folder, filled by `scripts/setup.sh`.
 pub fn repo_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+    babelcast_models::default_dir()
 }
 
 /// `babelcast` with a clean environment: no BABELCAST_* from the caller, run in
