@@ -18,9 +18,12 @@ models_dir="${XDG_DATA_HOME:-$HOME/.local/share}/babelcast/models"
 ct2_version=4.8.4
 ct2_lib="$cache_root/ctranslate2-$ct2_version/lib"
 case ":${LIBRARY_PATH:-}:" in *":$ct2_lib:"*) ;; *) export LIBRARY_PATH="$ct2_lib${LIBRARY_PATH:+:$LIBRARY_PATH}";; esac
+# Added once: sourcing this file again must not change RUSTFLAGS, or cargo would
+# see new flags and rebuild everything.
+ct2_rpath="-C link-arg=-Wl,-rpath,\$ORIGIN:$ct2_lib"
 case " ${RUSTFLAGS:-} " in
-  *"-rpath,$ct2_lib"*) ;;
-  *) export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-Wl,-rpath,\$ORIGIN:$ct2_lib";;
+  *" $ct2_rpath "*) ;;
+  *) export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$ct2_rpath";;
 esac
 
 # Every native dependency is built from its vendored source, the same on every
