@@ -6,8 +6,9 @@
 # 127.0.0.1:39000 with the bucket `babelcast-test` and a fixed test key (tests use a
 # prefix each). s3s-fs is a separate process speaking S3 over HTTP that checks
 # SigV4 signatures (headers and presigned URLs), with multipart uploads and ETags;
-# it is installed once with cargo into ~/.cache/babelcast/tools (about 3 minutes on
-# 2 cores, where Garage took about an hour; see docs/deployment.md).
+# tools/s3-test-server wraps it to put the ETags in its listings too, and is
+# installed once with cargo into ~/.cache/babelcast/tools (about 3 minutes on 2
+# cores, where Garage took about an hour; see docs/deployment.md).
 # Their files live under /var/tmp/babelcast-test; `stop` stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +27,12 @@ pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
 # PostgreSQL refuses to run as root: as root, run it as Debian's postgres user.
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-s3s_version=0.14.1
+# s3s-fs (with ETags in its listings: tools/s3-test-server), built once with cargo;
+# rebuilt when its sources change.
+server_src=tools/s3-test-server
 tools="$HOME/.cache/babelcast/tools"
-s3s="$tools/bin/s3s-fs"
+s3s="$tools/bin/s3-test-server"
+s3s_stamp="$(cat "$server_src/Cargo.toml" "$server_src/Cargo.lock" "$server_src"/src/*.rs | sha256sum | cut -d' ' -f1)"
 s3_dir="$state/s3"
 s3_port=39000
 # The test key (the format Garage used, which the tests' configs keep).
@@ -58,20 +62,21 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
 fi
 echo "test-services: PostgreSQL at postgres://postgres@127.0.0.1:$pg_port"
 
-if ! "$s3s" --version 2>/dev/null | grep -q "$s3s_version"; then
-  echo "test-services: building s3s-fs $s3s_version with cargo (once; about 3 minutes on 2 cores)"
+if [ "$(cat "$tools/s3-test-server.stamp" 2>/dev/null)" != "$s3s_stamp" ] || [ ! -x "$s3s" ]; then
+  echo "test-services: building the S3 test server (s3s-fs) with cargo (once; about 3 minutes on 2 cores)"
   # Its own target folder (its dependency versions are not the project's), and none
   # of the project's build settings (scripts/env.sh): it is a tool, not a part.
   env -u RUSTFLAGS -u PKG_CONFIG -u LIBRARY_PATH \
-    CARGO_TARGET_DIR="$HOME/.cache/babelcast/s3s-target" cargo install s3s-fs \
-    --version "$s3s_version" --locked --features binary --root "$tools" -j2
+    CARGO_TARGET_DIR="$HOME/.cache/babelcast/s3s-target" cargo install --path "$server_src" \
+    --locked --root "$tools" -j2 --force
+  echo "$s3s_stamp" > "$tools/s3-test-server.stamp"
 fi
 # A bucket is a folder of the root.
 mkdir -p "$s3_dir/root/$s3_bucket"
 s3_up() { curl -s -o /dev/null "http://127.0.0.1:$s3_port/"; }
 if ! s3_up; then
-  nohup "$s3s" --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key_id" --secret-key "$s3_secret" \
-    "$s3_dir/root" >"$s3_dir/server.log" 2>&1 &
+  S3_ACCESS_KEY="$s3_key_id" S3_SECRET_KEY="$s3_secret" \
+    nohup "$s3s" "127.0.0.1:$s3_port" "$s3_dir/root" >"$s3_dir/server.log" 2>&1 &
   echo $! > "$s3_dir/pid"
   for _ in $(seq 100); do s3_up && break; sleep 0.1; done
   s3_up || { echo "test-services: s3s-fs did not start (see $s3_dir/server.log)" >&2; exit 1; }

@@ -1,6 +1,6 @@
 //! One job end to end on machines that share nothing but PostgreSQL and an
 //! S3-compatible bucket (both real, on loopback: `scripts/test-services.sh` starts
-//! PostgreSQL and Garage). An API-only node and two `babelcast worker` processes
+//! PostgreSQL and s3s-fs). An API-only node and two `babelcast worker` processes
 //! each get their own data folder, so every byte one of them needs from another
 //! must travel through the bucket. The video is captioned, translated and dubbed;
 //! the package is edited by different workers under the database's lock; the

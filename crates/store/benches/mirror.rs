@@ -1,13 +1,13 @@
 //! How fast media move through the bucket, against copying the same file on the
 //! same disk in the same run: a 256 MiB source pushed (multipart) and pulled by a
 //! second folder, then a package-like folder of 200 files of 256 KiB. Needs the
-//! Garage of `scripts/test-services.sh`. `cargo bench -p babelcast-store --bench mirror`.
+//! S3 server of `scripts/test-services.sh`. `cargo bench -p babelcast-store --bench mirror`.
 
 use std::path::Path;
 use std::time::Instant;
 
 use babelcast_store::remote::{Remote, Scope};
-use common::garage;
+use common::s3_server;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,8 +28,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (a, b) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
     let (on_a, on_b) =
-        (Remote::s3(&garage(), a.path()).expect("a"), Remote::s3(&garage(), b.path()).expect("b"));
-    runtime.block_on(on_a.check()).expect("Garage answers (scripts/test-services.sh)");
+        (Remote::s3(&s3_server(), a.path()).expect("a"), Remote::s3(&s3_server(), b.path()).expect("b"));
+    runtime.block_on(on_a.check()).expect("the S3 server answers (scripts/test-services.sh)");
     let folder = format!("videos/bench{}", std::process::id());
     let large = 256usize << 20;
     write(a.path(), &format!("{folder}/source.mp4"), large, 1);

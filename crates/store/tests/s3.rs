@@ -1,5 +1,5 @@
-//! The object-store mirror against a real S3 server: Garage, which
-//! `scripts/test-services.sh` builds from its crate and starts on 127.0.0.1:39000
+//! The object-store mirror against a real S3 server: s3s-fs
+//! (`tools/s3-test-server`), which `scripts/test-services.sh` builds and starts on 127.0.0.1:39000
 //! with the bucket `babelcast-test`. Two data folders stand for two machines that
 //! share only the bucket. Each test works under its own random folder.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 mod common;
 
 use babelcast_store::remote::{MULTIPART_ABOVE, Remote, Scope};
-use common::garage;
+use common::s3_server;
 
 fn folder() -> String {
     let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
@@ -26,7 +26,7 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) {
 async fn a_folder_pushed_on_one_machine_is_pulled_whole_on_another_large_files_in_parts() {
     let (a, b) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
     let (on_a, on_b) =
-        (Remote::s3(&garage(), a.path()).expect("a"), Remote::s3(&garage(), b.path()).expect("b"));
+        (Remote::s3(&s3_server(), a.path()).expect("a"), Remote::s3(&s3_server(), b.path()).expect("b"));
     on_a.check().await.expect("the bucket answers");
     let video = folder();
     // Above the multipart threshold, and not a multiple of the part size.
@@ -58,7 +58,7 @@ async fn a_folder_pushed_on_one_machine_is_pulled_whole_on_another_large_files_i
 async fn changes_and_deletions_travel_both_ways_and_unpushed_local_edits_are_kept() {
     let (a, b) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
     let (on_a, on_b) =
-        (Remote::s3(&garage(), a.path()).expect("a"), Remote::s3(&garage(), b.path()).expect("b"));
+        (Remote::s3(&s3_server(), a.path()).expect("a"), Remote::s3(&s3_server(), b.path()).expect("b"));
     let video = folder();
     write(a.path(), &format!("{video}/captions/en.vtt"), b"WEBVTT\n\nfirst");
     write(a.path(), &format!("{video}/hls/subs-en/0.vtt"), b"WEBVTT\n");
@@ -93,7 +93,7 @@ async fn changes_and_deletions_travel_both_ways_and_unpushed_local_edits_are_kep
 #[tokio::test]
 async fn presigned_urls_read_for_their_time_and_nothing_else() {
     let a = tempfile::tempdir().expect("tmp");
-    let remote = Remote::s3(&garage(), a.path()).expect("remote");
+    let remote = Remote::s3(&s3_server(), a.path()).expect("remote");
     let video = folder();
     write(a.path(), &format!("{video}/hls/v360/seg-0.m4s"), b"segment bytes");
     remote.push(&video, Scope::All).await.expect("push");
@@ -114,11 +114,11 @@ async fn presigned_urls_read_for_their_time_and_nothing_else() {
 #[tokio::test]
 async fn a_wrong_secret_or_bucket_is_reported_at_the_check_naming_the_store() {
     let a = tempfile::tempdir().expect("tmp");
-    let mut config = garage();
+    let mut config = s3_server();
     config.secret_access_key = "f".repeat(64);
     let err = Remote::s3(&config, a.path()).expect("remote").check().await.expect_err("wrong secret");
     assert!(err.to_string().contains("s3 bucket babelcast-test at http://127.0.0.1:39000"), "{err}");
-    let mut config = garage();
+    let mut config = s3_server();
     config.bucket = "no-such-bucket".into();
     let err = Remote::s3(&config, a.path()).expect("remote").check().await.expect_err("no bucket");
     assert!(err.to_string().contains("no-such-bucket"), "{err}");

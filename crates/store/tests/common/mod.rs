@@ -1,9 +1,9 @@
-//! The test Garage of `scripts/test-services.sh`, shared by the tests and the bench.
+//! The test S3 server of `scripts/test-services.sh`, shared by the tests and the bench.
 
 use babelcast_store::remote::S3Config;
 
 /// The bucket `babelcast-test` on 127.0.0.1:39000 with the fixed test key.
-pub fn garage() -> S3Config {
+pub fn s3_server() -> S3Config {
     S3Config {
         endpoint: "http://127.0.0.1:39000".into(),
         bucket: "babelcast-test".into(),
