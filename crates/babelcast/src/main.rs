@@ -85,7 +85,11 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Run the whole pipeline on one file, here and now, with a progress bar per
     /// stage: probe, encode (ladder + HLS) in parallel with transcription, then the
-    /// captions into the package. Prints the master playlist's path.
+    /// captions into the package, and with --to each translation and dub.
+    /// Prints the master playlist's path.
+    ///
+    /// Exit status: 0 done, 1 failed, 3 published without a language asked for
+    /// (the warnings say why).
     Run(serve_cmd::RunArgs),
     /// Run workers only: claim stages from the shared database and run them, with
     /// no HTTP. Start any number, on any machines that share the database and the

@@ -365,6 +365,22 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
         {
             eprintln!("captions: {}", entry.path().display());
         }
-        Ok(if state.state == VideoState::Failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        let missing = pipeline.missing_languages(id.as_str()).await?;
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|l| format!("{} ({l})", l.name())).collect();
+            eprintln!("missing: {} (see the warnings)", names.join(", "));
+        }
+        Ok(if state.state == VideoState::Failed {
+            ExitCode::FAILURE
+        } else if !missing.is_empty() {
+            ExitCode::from(LANGUAGE_MISSING)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
+
+/// `babelcast run`'s exit status when the video was published without a
+/// language it was asked for (its translation or dub failed, or no engine
+/// reaches it); the warnings say why.
+pub const LANGUAGE_MISSING: u8 = 3;

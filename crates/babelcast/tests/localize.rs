@@ -171,3 +171,68 @@ fn english_speech_becomes_one_package_with_spanish_and_italian_captions_and_dubs
         assert!(track["cueCount"].as_u64().unwrap_or(0) >= 3, "{report}");
     }
 }
+
+/// A models folder like the fetched one, plus a Spanish Piper voice that loads
+/// but cannot speak: its config names an espeak-ng voice that does not exist.
+fn models_with_a_broken_spanish_voice(dir: &Path) -> PathBuf {
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).expect("mkdir");
+    let fetched = std::path::absolute(repo_models()).expect("models");
+    for entry in std::fs::read_dir(&fetched).expect("models folder").flatten() {
+        std::os::unix::fs::symlink(entry.path(), models.join(entry.file_name())).expect("link");
+    }
+    let voice = models.join("piper-es_ES-broken");
+    std::fs::create_dir_all(&voice).expect("mkdir");
+    let joe = fetched.join("piper-en_US-joe-medium");
+    std::os::unix::fs::symlink(joe.join("en_US-joe-medium.onnx"), voice.join("es_ES-broken.onnx"))
+        .expect("link");
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(joe.join("en_US-joe-medium.onnx.json")).expect("voice config"))
+            .expect("json");
+    config["espeak"]["voice"] = "qaa".into();
+    std::fs::write(voice.join("es_ES-broken.onnx.json"), config.to_string()).expect("write");
+    models
+}
+
+#[test]
+fn a_dub_that_fails_leaves_its_language_out_with_a_warning_and_exit_code_3() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let models = models_with_a_broken_spanish_voice(dir);
+    std::fs::write(
+        dir.join("babelcast.toml"),
+        format!(
+            "models_dir = {models:?}\n[server]\nmax_attempts = 1\n\
+             [speech]\nmodel = \"whisper-tiny.en\"\nbeam_size = 1\n\
+             [media.ladder]\npreset = \"ultrafast\"\nsegment_secs = 2\n\
+             [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 300\nmax_kbps = 400\n"
+        ),
+    )
+    .expect("config");
+    let clip = speech_clip(dir);
+    let out = babelcast(dir)
+        .args(["run", "--language", "en", "--to", "es,it", "-o", "data"])
+        .arg(&clip)
+        .output()
+        .expect("babelcast run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("completed_with_warnings"), "{stderr}");
+    let warning =
+        stderr.lines().find(|l| l.starts_with("warning: Español (es)")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        warning.contains("dub-es failed") && warning.contains("voice does not exist"),
+        "the error is named: {warning}"
+    );
+    assert!(stderr.contains("missing: Español (es)"), "{stderr}");
+    assert!(!stderr.contains("Italiano (it)"), "Italian is complete: {stderr}");
+
+    let master = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let video = master.parent().and_then(Path::parent).expect("video").to_owned();
+    assert!(video.join("mp4/it.mp4").is_file() && !video.join("mp4/es.mp4").exists());
+    let playlist = std::fs::read_to_string(&master).expect("master");
+    assert!(
+        playlist.contains("LANGUAGE=\"it\"") && playlist.contains("LANGUAGE=\"es\""),
+        "es keeps its captions"
+    );
+}

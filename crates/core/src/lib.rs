@@ -21,7 +21,7 @@ mod transcript;
 
 pub use captions::{CaptionProfile, Severity, Violation, ViolationKind};
 pub use cue::{Cue, Millis};
-pub use error::ErrorCode;
+pub use error::{ErrorCode, Retry};
 pub use id::{InvalidVideoId, VideoId};
 pub use lang::{Lang, UnknownLang};
 pub use media::{AudioStream, MediaFacts, SubtitleStream, VideoStream};

@@ -138,8 +138,8 @@ async fn events_warnings_cache_values_and_counts_persist(backend: Backend) {
         db.add_event("v1", "warning", Some("transcribe"), "no speech", Some(serde_json::json!({"n": 1})))
             .await
             .expect("event");
-        db.add_warning("v1", "no speech").await.expect("warn");
-        db.add_warning("v1", "no speech").await.expect("warn twice");
+        assert!(db.add_warning("v1", "no speech").await.expect("warn"), "a new warning");
+        assert!(!db.add_warning("v1", "no speech").await.expect("warn twice"), "kept once");
         db.put_cached("k", "encode", "/cache/k").await.expect("cache");
         db.put_cached("k", "encode", "/other").await.expect("first wins");
         db.set_value("cursor", "7").await.expect("kv");

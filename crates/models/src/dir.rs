@@ -168,6 +168,15 @@ impl ErrorCode for ModelError {
     fn is_client_error(&self) -> bool {
         matches!(self, ModelError::Unknown { .. })
     }
+
+    fn retry(&self) -> babelcast_core::Retry {
+        // A missing or damaged model stays so until someone fetches it; only a
+        // download may work the next time.
+        match self {
+            ModelError::Download { .. } => babelcast_core::Retry::Backoff,
+            _ => babelcast_core::Retry::GiveUp,
+        }
+    }
 }
 
 impl ModelsDir {

@@ -22,8 +22,10 @@
 //! - **Crash-safe**: every output is written under a temporary name and renamed
 //!   into place; the cache row is written only after the output is complete.
 
+pub mod graph;
 mod mirror;
 mod review;
+mod settle;
 pub mod speech;
 mod stages;
 mod worker;
@@ -272,12 +274,11 @@ impl Pipeline {
 
     /// Checks submission options before anything is stored.
     pub fn check_options(&self, options: &VideoOptions) -> Result<(), IngestError> {
-        // The model itself knows its languages; here only the shape of a code.
-        let code_like = (2..=3).contains(&options.language.len())
-            && options.language.chars().all(|c| c.is_ascii_lowercase());
-        if options.language != "auto" && !code_like {
+        if options.language != "auto"
+            && !babelcast_speech::vocab::LANGUAGES.contains(&options.language.as_str())
+        {
             return Err(IngestError::Options(format!(
-                "unknown language {:?}: use auto or a Whisper language code such as en, es, de",
+                "unknown language {:?}: use auto or a language Whisper knows, by its code (en, es, de, ...)",
                 options.language
             )));
         }
@@ -381,7 +382,7 @@ impl Pipeline {
             source_ext: ext.to_owned(),
             options: serde_json::to_value(&options).map_err(|e| IngestError::Options(e.to_string()))?,
         };
-        self.db.create_video(&video, stage::PROBE, self.config.max_attempts).await?;
+        self.db.create_video(&video, &graph::Stage::FIRST.to_string(), self.config.max_attempts).await?;
         tracing::info!(video = %id, source = %video.source_name, "ingested");
         Ok(id)
     }

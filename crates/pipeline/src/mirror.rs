@@ -18,7 +18,8 @@ pub(crate) const PACKAGE: &str = "hls";
 
 impl From<RemoteError> for StageFailure {
     fn from(e: RemoteError) -> StageFailure {
-        StageFailure::transient(e.to_string())
+        // The bucket is away or refused: the next attempt may find it back.
+        StageFailure { message: e.to_string(), code: "object_store", retry: babelcast_core::Retry::Backoff }
     }
 }
 

@@ -1,8 +1,8 @@
 //! The review gate: a video submitted with `review: true` waits after transcription
 //! (`awaiting_review`) until a person has read, corrected and approved its cues.
-//! Edits after approval re-run only what depends on the cues: the caption track is
-//! replaced and each translation (and, after it, its dub) runs again; the video's
-//! encode is untouched.
+//! Edits after approval replace the caption track here; what runs again after them
+//! (each translation, then its dub; never the encode) is the stage graph's call
+//! (`crate::graph`), from the `transcript_edited` event.
 
 use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, Transcript, VideoId, Violation, captions};
 use babelcast_jobs::{DbError, VideoState};
@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::mirror::PACKAGE;
-use crate::{Pipeline, VideoOptions, stage};
+use crate::{Pipeline, VideoOptions};
 use babelcast_store::remote::Scope;
 
 /// Why a review action was refused.
@@ -120,23 +120,11 @@ impl Pipeline {
         }
         // With a bucket: the edit reaches it before any stage that reads it is queued.
         self.push_video(id.as_str(), Scope::Except(PACKAGE)).await.map_err(std::io::Error::other)?;
-        if let Some(lang) = Lang::from_metadata(&transcript.language) {
-            let approved = video.state != VideoState::AwaitingReview;
-            if changed && approved {
-                let _ = self.replace_subtitles(&video, lang, &transcript.cues).await;
-                for tag in &options.to {
-                    self.db
-                        .requeue(
-                            id.as_str(),
-                            &format!("{}-{tag}", stage::TRANSLATE),
-                            self.config.max_attempts,
-                        )
-                        .await?;
-                }
-                if video.state.is_final() {
-                    self.db.set_video_state(id.as_str(), VideoState::Processing, None).await?;
-                }
-            }
+        if let Some(lang) = Lang::from_metadata(&transcript.language)
+            && changed
+            && video.state != VideoState::AwaitingReview
+        {
+            let _ = self.replace_subtitles(&video, lang, &transcript.cues).await;
         }
         self.db
             .add_event(
@@ -155,15 +143,15 @@ impl Pipeline {
     /// are published.
     pub async fn approve(&self, id: &VideoId) -> Result<(), ReviewError> {
         let video = self.db.video(id.as_str()).await?.ok_or(ReviewError::NoVideo)?;
-        if !self.db.transition(id.as_str(), VideoState::AwaitingReview, VideoState::Processing).await? {
+        if video.state != VideoState::AwaitingReview {
             return Err(ReviewError::NotAwaitingReview(video.state.as_str()));
         }
+        // The approval is recorded first: the stage graph reads it, and a settle
+        // running between the two steps must not send the video back to review.
         self.db.add_event(id.as_str(), "approved", None, "the transcript was approved", None).await?;
-        let options: VideoOptions = serde_json::from_value(video.options.clone()).unwrap_or_default();
-        for tag in &options.to {
-            self.db
-                .enqueue(id.as_str(), &format!("{}-{tag}", stage::TRANSLATE), self.config.max_attempts)
-                .await?;
+        if !self.db.transition(id.as_str(), VideoState::AwaitingReview, VideoState::Processing).await? {
+            let now = self.db.video(id.as_str()).await?.map_or("gone", |v| v.state.as_str());
+            return Err(ReviewError::NotAwaitingReview(now));
         }
         self.settle(id.as_str()).await?;
         Ok(())

@@ -84,6 +84,35 @@ pub enum SpeechStageError {
     Vad(#[from] babelcast_speech::VadError),
 }
 
+impl babelcast_core::ErrorCode for SpeechStageError {
+    fn code(&self) -> &'static str {
+        match self {
+            SpeechStageError::Audio(e) => e.code(),
+            SpeechStageError::Model(e) => e.code(),
+            SpeechStageError::Speech(e) => e.code(),
+            SpeechStageError::Vad(e) => e.code(),
+        }
+    }
+
+    fn is_client_error(&self) -> bool {
+        match self {
+            SpeechStageError::Audio(e) => e.is_client_error(),
+            SpeechStageError::Model(e) => e.is_client_error(),
+            SpeechStageError::Speech(e) => e.is_client_error(),
+            SpeechStageError::Vad(e) => e.is_client_error(),
+        }
+    }
+
+    fn retry(&self) -> babelcast_core::Retry {
+        match self {
+            SpeechStageError::Audio(e) => e.retry(),
+            SpeechStageError::Model(e) => e.retry(),
+            SpeechStageError::Speech(e) => e.retry(),
+            SpeechStageError::Vad(e) => e.retry(),
+        }
+    }
+}
+
 /// Reads the proxy as a sample source and counts the input read, for progress.
 struct ProxySource {
     proxy: AudioProxy,

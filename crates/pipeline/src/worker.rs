@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use babelcast_core::Retry;
 use babelcast_jobs::{Failure, Job};
 use serde_json::json;
 use tokio::sync::watch;
@@ -197,8 +198,12 @@ impl Pipeline {
                 Err(e) => tracing::error!(job = job.id, error = %e, "cannot record completion"),
             },
             Err(failure) => {
-                let backoff = self.config.backoff;
-                match db.fail(job.id, worker, &failure.message, failure.permanent, backoff).await {
+                let (give_up, backoff) = match failure.retry {
+                    Retry::GiveUp => (true, self.config.backoff),
+                    Retry::Backoff => (false, self.config.backoff),
+                    Retry::After(at_least) => (false, at_least),
+                };
+                match db.fail(job.id, worker, &failure.message, give_up, backoff).await {
                     Ok(Failure::Retrying { at_ms }) => {
                         let _ = db
                             .add_event(
@@ -206,7 +211,10 @@ impl Pipeline {
                                 "stage_retrying",
                                 Some(&job.stage),
                                 &format!("{} failed, will retry: {}", job.stage, failure.message),
-                                Some(json!({ "error": failure.message, "retry_at_ms": at_ms, "attempt": job.attempts })),
+                                Some(json!({
+                                    "error": failure.message, "code": failure.code, "retry_at_ms": at_ms,
+                                    "attempt": job.attempts,
+                                })),
                             )
                             .await;
                     }
@@ -217,7 +225,10 @@ impl Pipeline {
                                 "stage_failed",
                                 Some(&job.stage),
                                 &format!("{} failed: {}", job.stage, failure.message),
-                                Some(json!({ "error": failure.message, "attempts": job.attempts })),
+                                Some(json!({
+                                    "error": failure.message, "code": failure.code, "attempts": job.attempts,
+                                    "gave_up": give_up,
+                                })),
                             )
                             .await;
                     }

@@ -203,6 +203,14 @@ impl ErrorCode for ProcessError {
         // what it asked for; callers map `Failed` to their own client errors.
         false
     }
+
+    fn retry(&self) -> babelcast_core::Retry {
+        match self {
+            // The program does not appear by itself.
+            ProcessError::NotInstalled { .. } => babelcast_core::Retry::GiveUp,
+            _ => babelcast_core::Retry::Backoff,
+        }
+    }
 }
 
 impl Call {

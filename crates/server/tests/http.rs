@@ -340,6 +340,11 @@ async fn bad_uploads_get_clear_errors_nothing_escapes_and_the_server_keeps_servi
     let (status, body) =
         server.upload("a.mp4", head.clone(), Some(r#"{"language":"english"}"#), Some(TOKEN)).await;
     assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
+    // Shaped like a code, but no language Whisper knows.
+    let (status, body) =
+        server.upload("a.mp4", head.clone(), Some(r#"{"language":"xx"}"#), Some(TOKEN)).await;
+    assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("unknown language \"xx\""), "{body}");
     let (status, body) =
         server.upload("a.mp4", head.clone(), Some(r#"{"language":"en","to":["ja"]}"#), Some(TOKEN)).await;
     assert_eq!((status, code(&body)), (400, "invalid_options".into()), "{body}");
@@ -427,16 +432,17 @@ async fn when_speech_fails_the_video_is_still_published_without_captions() {
         .clone();
     assert_eq!(
         (transcribe["state"].as_str(), transcribe["attempts"].as_i64()),
-        (Some("dead"), Some(2)),
-        "retried, then dead"
+        (Some("dead"), Some(1)),
+        "a missing model is not retried: it stays missing"
     );
     assert!(video["outputs"]["master"].is_string(), "the video is published");
     let master =
         std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
     assert!(!master.contains("SUBTITLES"), "{master}");
     let events = server.pipeline.db().events(&id, 0).await.expect("events");
-    assert!(events.iter().any(|e| e.kind == "stage_retrying"));
-    assert!(events.iter().any(|e| e.kind == "stage_failed"));
+    assert!(!events.iter().any(|e| e.kind == "stage_retrying"));
+    let failed = events.iter().find(|e| e.kind == "stage_failed").expect("stage_failed");
+    assert_eq!(failed.data.as_ref().map(|d| d["code"].clone()), Some("model_missing".into()), "{failed:?}");
     server.stop().await;
 }
 
@@ -741,5 +747,147 @@ async fn a_ctranslate2_model_in_the_models_folder_translates_the_reviewed_captio
         events.iter().any(|e| e.data.as_ref().is_some_and(|d| d["engine"] == "ctranslate2 opus-mt-en-es")),
         "{events:?}"
     );
+    server.stop().await;
+}
+
+/// Every file under `dir` with its modification time.
+fn mtimes(dir: &Path) -> std::collections::BTreeMap<PathBuf, std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.modified().ok()?)))
+        .collect()
+}
+
+/// The data of the last `stage_finished` event of `stage` after event `after`.
+fn finished_after(events: &[babelcast_jobs::Event], stage: &str, after: i64) -> Option<Value> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.id > after && e.kind == "stage_finished" && e.stage.as_deref() == Some(stage))
+        .and_then(|e| e.data.clone())
+}
+
+fn cue_texts(vtt: &str) -> Vec<String> {
+    babelcast_core::subtitle::vtt::read(vtt).expect("vtt").into_iter().map(|c| c.text).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_one_cue_translates_and_voices_only_what_changed_and_a_reupload_reuses_everything() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Three recordings: several sentences, so one edit leaves most of them alone.
+    let clip = tmp.path().join("talk.mp4");
+    let librivox = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb";
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-i",
+        &format!("{librivox}-0870.wav"),
+        "-i",
+        &format!("{librivox}-0880.wav"),
+        "-i",
+        &format!("{librivox}-0890.wav"),
+        "-filter_complex",
+        "[1:a][2:a][3:a]concat=n=3:v=0:a=1[speech]",
+        "-map",
+        "0:v",
+        "-map",
+        "[speech]",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        clip.to_str().expect("utf-8"),
+    ]);
+    let clip = std::fs::read(&clip).expect("clip");
+    let options = r#"{"language":"en","to":["es","it"]}"#;
+    let (status, body) = server.upload("talk.mp4", clip.clone(), Some(options), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&id).await;
+    assert!(video["state"].as_str().unwrap_or("").starts_with("completed"), "{video}");
+    let captions = |lang: &str| {
+        std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/{lang}.vtt"))).expect("vtt")
+    };
+    let before = [("es", cue_texts(&captions("es"))), ("it", cue_texts(&captions("it")))];
+    let clips = server.data.join("cache/voice");
+    let clips_before = mtimes(&clips);
+    assert!(!clips_before.is_empty(), "the dubs' clips are kept");
+
+    // One cue's text changes.
+    let (_, transcript) = server.get_json(&format!("/v1/videos/{id}/transcript")).await;
+    let mut cues = transcript["cues"].as_array().expect("cues").clone();
+    assert!(cues.len() >= 4, "{transcript}");
+    let last = cues.len() - 1;
+    cues[last]["text"] = "The river is long.".into();
+    let put = reqwest::Client::new()
+        .put(format!("{}/v1/videos/{id}/transcript", server.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "cues": cues }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    let video = server.wait_final(&id).await;
+    assert!(video["state"].as_str().unwrap_or("").starts_with("completed"), "{video}");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    let edited = events.iter().find(|e| e.kind == "transcript_edited").expect("edited").id;
+    for (lang, old) in &before {
+        let new = cue_texts(&captions(lang));
+        // Cues whose text is new: the only ones with nothing to reuse.
+        let changed = new.iter().filter(|t| !old.contains(t)).count();
+        assert!(changed >= 1 && changed < new.len(), "{lang}: {old:?} → {new:?}");
+        let translate =
+            finished_after(&events, &format!("translate-{lang}"), edited).expect("translated again");
+        let (sentences, translated) = (
+            translate["reuse"]["sentences"].as_u64().unwrap_or(0),
+            translate["reuse"]["translated"].as_u64(),
+        );
+        assert!(
+            translated.is_some_and(|n| (1..=2).contains(&n) && n < sentences),
+            "{lang}: only the sentences the edit touched: {translate}"
+        );
+        let dub = finished_after(&events, &format!("dub-{lang}"), edited).expect("dubbed again");
+        let voiced = dub["reuse"]["voiced"].as_u64().unwrap_or(u64::MAX) as usize;
+        // A cue spoken too long is spoken once more, faster.
+        assert!((changed..=2 * changed).contains(&voiced), "{lang}: {changed} cues changed, {dub}");
+    }
+    let clips_after = mtimes(&clips);
+    for (path, at) in &clips_before {
+        assert_eq!(
+            clips_after.get(path),
+            Some(at),
+            "an unchanged cue's clip was not written again: {path:?}"
+        );
+    }
+    let stages: Vec<(String, i64)> = video["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap_or("").to_owned(), s["attempts"].as_i64().unwrap_or(0)))
+        .collect();
+    assert!(stages.contains(&("encode".into(), 1)), "not encoded again: {stages:?}");
+
+    // The same upload again, same targets: every stage from its cache.
+    let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let again = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&again).await;
+    assert!(video["state"].as_str().unwrap_or("").starts_with("completed"), "{video}");
+    let events = server.pipeline.db().events(&again, 0).await.expect("events");
+    for stage in ["transcribe", "translate-es", "translate-it", "dub-es", "dub-it"] {
+        let done = finished_after(&events, stage, 0).expect("finished");
+        assert_eq!(done["cached"], true, "{stage}: {done}");
+    }
+    assert_eq!(mtimes(&clips).len(), clips_after.len(), "nothing spoken");
     server.stop().await;
 }

@@ -129,6 +129,17 @@ impl ErrorCode for SpeechError {
             _ => false,
         }
     }
+
+    fn retry(&self) -> babelcast_core::Retry {
+        match self {
+            SpeechError::Model(e) => e.retry(),
+            // A model CTranslate2 refuses, or a vocabulary that is not Whisper's,
+            // stays so.
+            SpeechError::Load { .. } | SpeechError::Vocab(_) => babelcast_core::Retry::GiveUp,
+            SpeechError::UnknownLanguage { .. } | SpeechError::Audio(_) => babelcast_core::Retry::GiveUp,
+            SpeechError::Inference { .. } => babelcast_core::Retry::Backoff,
+        }
+    }
 }
 
 /// A loaded Whisper model.

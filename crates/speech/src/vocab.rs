@@ -10,6 +10,19 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The languages multilingual Whisper models know, as their language tokens name
+/// them (`<|en|>`, `<|haw|>`), in token order. Written out so that a node without
+/// the model (an API node) can refuse an unknown spoken language at upload; the
+/// tests check it against a real model's vocabulary.
+pub const LANGUAGES: &[&str] = &[
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
+    "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
+    "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
+    "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
+    "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
+    "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
+];
+
 /// Why a vocabulary could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {

@@ -153,11 +153,15 @@ mod tests {
         assert_eq!(voice.name(), "piper:en_US-joe-medium");
         let text = "Good morning, and welcome to the programme.";
         let normal = voice.speak(text, 1.0).expect("speaks");
-        let fast = voice.speak(text, 1.35).expect("speaks faster");
         let loud = normal.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / normal.len() as f64;
         assert!(loud.sqrt() > 0.02, "audible speech");
         assert!(normal.len() > SAMPLE_RATE as usize, "over a second of speech");
-        let ratio = normal.len() as f64 / fast.len() as f64;
+        // Piper draws its phoneme durations with noise, so one pair of clips can
+        // differ by more than the speed-up: compare the lengths of three of each.
+        let total = |speed: f64| -> usize {
+            (0..3).map(|_| voice.speak(text, speed).expect("speaks").len()).sum::<usize>()
+        };
+        let ratio = total(1.0) as f64 / total(1.35) as f64;
         assert!(ratio > 1.15 && ratio < 1.5, "{ratio}");
     }
 

@@ -1,0 +1,167 @@
+//! Videos: created with their first job, read, and moved between states;
+//! their warnings.
+
+use crate::*;
+
+pub(crate) fn video_from(row: &AnyRow) -> Result<Video, DbError> {
+    let options: String = row.try_get("options")?;
+    let warnings: String = row.try_get("warnings")?;
+    let state: String = row.try_get("state")?;
+    Ok(Video {
+        id: row.try_get("id")?,
+        created_ms: row.try_get("created_ms")?,
+        updated_ms: row.try_get("updated_ms")?,
+        source_name: row.try_get("source_name")?,
+        source_sha256: row.try_get("source_sha256")?,
+        source_ext: row.try_get("source_ext")?,
+        options: serde_json::from_str(&options).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        state: state.parse()?,
+        warnings: serde_json::from_str(&warnings).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        error: row.try_get("error")?,
+    })
+}
+
+impl Db {
+    /// Records a new video, its first stage job and a `received` event, in one
+    /// transaction.
+    pub async fn create_video(
+        &self,
+        video: &NewVideo,
+        first_stage: &str,
+        max_attempts: i64,
+    ) -> Result<(), DbError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO videos (id, created_ms, updated_ms, source_name, source_sha256, source_ext, options, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'processing')",
+        )
+        .bind(&video.id)
+        .bind(now)
+        .bind(now)
+        .bind(&video.source_name)
+        .bind(&video.source_sha256)
+        .bind(&video.source_ext)
+        .bind(video.options.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO jobs (video_id, stage, state, max_attempts, run_after_ms, created_ms)
+             VALUES ($1, $2, 'queued', $3, $4, $5)",
+        )
+        .bind(&video.id)
+        .bind(first_stage)
+        .bind(max_attempts)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (video_id, at_ms, kind, message, data) VALUES ($1, $2, 'received', $3, $4)",
+        )
+        .bind(&video.id)
+        .bind(now)
+        .bind(format!("received {}", video.source_name))
+        .bind(serde_json::json!({ "sha256": video.source_sha256 }).to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.announce_work().await
+    }
+
+    /// A video.
+    pub async fn video(&self, id: &str) -> Result<Option<Video>, DbError> {
+        let row =
+            sqlx::query("SELECT * FROM videos WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(video_from).transpose()
+    }
+
+    /// Every video, newest first.
+    pub async fn videos(&self) -> Result<Vec<Video>, DbError> {
+        let rows =
+            sqlx::query("SELECT * FROM videos ORDER BY created_ms DESC, id").fetch_all(&self.pool).await?;
+        rows.iter().map(video_from).collect()
+    }
+
+    /// Sets a video's state (and error).
+    pub async fn set_video_state(
+        &self,
+        id: &str,
+        state: VideoState,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE videos SET state = $1, error = $2, updated_ms = $3 WHERE id = $4")
+            .bind(state.as_str())
+            .bind(error)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives a processing video its final state. False if it was already final
+    /// (another worker settled it first), so the final event is written once.
+    pub async fn finish_video(
+        &self,
+        id: &str,
+        state: VideoState,
+        error: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE videos SET state = $1, error = $2, updated_ms = $3 WHERE id = $4 AND state = 'processing'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Moves a video from `from` to `to` (e.g. awaiting review → processing). False
+    /// if it was not in `from`.
+    pub async fn transition(&self, id: &str, from: VideoState, to: VideoState) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE videos SET state = $1, updated_ms = $2 WHERE id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Adds a warning to a video (once: the same text is not repeated). True if it
+    /// was new.
+    pub async fn add_warning(&self, id: &str, warning: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        // PostgreSQL: hold the row, so two workers adding warnings at once do not
+        // lose one; SQLite's writer lock does the same.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!("SELECT warnings FROM videos WHERE id = $1{lock}"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let text: String = row.try_get("warnings")?;
+        let mut warnings: Vec<String> =
+            serde_json::from_str(&text).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let new = !warnings.iter().any(|w| w == warning);
+        if new {
+            warnings.push(warning.to_owned());
+            let json = serde_json::to_string(&warnings).map_err(|e| DbError::Corrupt(e.to_string()))?;
+            sqlx::query("UPDATE videos SET warnings = $1, updated_ms = $2 WHERE id = $3")
+                .bind(json)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+}

@@ -1,0 +1,366 @@
+//! The stage graph: which stages a video runs, after what, and the state it ends
+//! in. [`plan`] is the one place that decides it; it is a pure function of what
+//! is recorded about the video (its options, what the probe and the transcription
+//! found, when the transcript was approved and last edited, and each job's state
+//! and times), so the stage bodies only do their work and the decision has
+//! table-driven tests. `Pipeline::settle` gathers the facts, calls it and applies
+//! the plan.
+//!
+//! ```text
+//! probe ─┬─ encode ──────────────┬─ captions
+//!        └─ transcribe (audio) ──┘
+//!             └─ [review: approval] ─ translate-xx ─ dub-xx   (each target)
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use babelcast_core::Lang;
+use babelcast_jobs::{JobState, VideoState};
+
+/// One stage of a video, as its job is named (`probe`, `translate-es`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// Reads the media facts.
+    Probe,
+    /// Encodes the ladder and packages it.
+    Encode,
+    /// Speech to transcript and caption files.
+    Transcribe,
+    /// Adds the caption tracks to the package.
+    Captions,
+    /// Translates the captions into one language.
+    Translate(Lang),
+    /// Dubs one language (its audio track and MP4).
+    Dub(Lang),
+}
+
+impl Stage {
+    /// The stage every video starts with.
+    pub const FIRST: Stage = Stage::Probe;
+
+    /// The kind of work, as workers choose it (`translate` for every language).
+    pub fn kind(self) -> &'static str {
+        use crate::stage;
+        match self {
+            Stage::Probe => stage::PROBE,
+            Stage::Encode => stage::ENCODE,
+            Stage::Transcribe => stage::TRANSCRIBE,
+            Stage::Captions => stage::CAPTIONS,
+            Stage::Translate(_) => stage::TRANSLATE,
+            Stage::Dub(_) => stage::DUB,
+        }
+    }
+
+    /// The target language of a per-language stage.
+    pub fn language(self) -> Option<Lang> {
+        match self {
+            Stage::Translate(lang) | Stage::Dub(lang) => Some(lang),
+            _ => None,
+        }
+    }
+
+    /// Whether the video cannot be published without it.
+    fn is_fatal(self) -> bool {
+        matches!(self, Stage::Probe | Stage::Encode)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.language() {
+            Some(lang) => write!(f, "{}-{}", self.kind(), lang.tag()),
+            None => f.write_str(self.kind()),
+        }
+    }
+}
+
+/// A job name that is no stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown stage {0:?}")]
+pub struct UnknownStage(pub String);
+
+impl FromStr for Stage {
+    type Err = UnknownStage;
+
+    fn from_str(name: &str) -> Result<Stage, UnknownStage> {
+        use crate::stage;
+        let unknown = || UnknownStage(name.to_owned());
+        Ok(match name {
+            stage::PROBE => Stage::Probe,
+            stage::ENCODE => Stage::Encode,
+            stage::TRANSCRIBE => Stage::Transcribe,
+            stage::CAPTIONS => Stage::Captions,
+            _ => {
+                let (kind, tag) = name.split_once('-').ok_or_else(unknown)?;
+                let lang: Lang = tag.parse().map_err(|_| unknown())?;
+                match kind {
+                    stage::TRANSLATE => Stage::Translate(lang),
+                    stage::DUB => Stage::Dub(lang),
+                    _ => return Err(unknown()),
+                }
+            }
+        })
+    }
+}
+
+/// What is recorded about one of the video's jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFacts {
+    /// Its stage.
+    pub stage: Stage,
+    /// Where it stands.
+    pub state: JobState,
+    /// When its current or last attempt started, Unix ms.
+    pub started_ms: Option<i64>,
+    /// When it finished, Unix ms.
+    pub finished_ms: Option<i64>,
+    /// Its last failure.
+    pub last_error: Option<String>,
+}
+
+/// What the transcription found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spoken {
+    /// The spoken language as Whisper named it (`en`; maybe one babelcast lacks).
+    pub language: String,
+    /// How many cues the transcript has.
+    pub cues: usize,
+}
+
+/// Everything the plan depends on.
+pub struct VideoFacts<'a> {
+    /// The video's state now.
+    pub state: VideoState,
+    /// Whether it already carries warnings.
+    pub warned: bool,
+    /// The languages asked for.
+    pub targets: &'a [Lang],
+    /// Whether a person approves the transcript before translations start.
+    pub review: bool,
+    /// Whether the source has sound; `None` until the probe says.
+    pub audio: Option<bool>,
+    /// The transcription's result; `None` until it is known.
+    pub spoken: Option<Spoken>,
+    /// When the transcript was approved, Unix ms.
+    pub approved_ms: Option<i64>,
+    /// When the transcript's cues last changed after transcription, Unix ms.
+    pub edited_ms: Option<i64>,
+    /// The video's jobs.
+    pub jobs: &'a [JobFacts],
+    /// Whether an installed engine translates the first language into the second.
+    pub can_translate: &'a dyn Fn(Lang, Lang) -> bool,
+}
+
+impl fmt::Debug for VideoFacts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VideoFacts")
+            .field("state", &self.state)
+            .field("warned", &self.warned)
+            .field("targets", &self.targets)
+            .field("review", &self.review)
+            .field("audio", &self.audio)
+            .field("spoken", &self.spoken)
+            .field("approved_ms", &self.approved_ms)
+            .field("edited_ms", &self.edited_ms)
+            .field("jobs", &self.jobs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A warning to record, with the stage it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The stage it is about.
+    pub stage: Option<Stage>,
+    /// What was left out and why.
+    pub message: String,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Stages to queue for the first time.
+    pub queue: Vec<Stage>,
+    /// Finished or dead stages to run again (their input changed).
+    pub rerun: Vec<Stage>,
+    /// The video's new state, if it changes.
+    pub state: Option<VideoState>,
+    /// Why it failed (with `state` failed).
+    pub error: Option<String>,
+    /// Warnings to record (the database keeps each text once).
+    pub warnings: Vec<Warning>,
+}
+
+impl Plan {
+    fn warn(&mut self, stage: Option<Stage>, message: String) {
+        self.warnings.push(Warning { stage, message });
+    }
+}
+
+/// The warning when the source has no sound.
+pub const NO_AUDIO: &str = "the source has no audio stream: no captions";
+
+/// Decides what happens next to a video; see the module header.
+pub fn plan(facts: &VideoFacts<'_>) -> Plan {
+    let mut plan = Plan::default();
+    let job = |stage: Stage| facts.jobs.iter().find(|j| j.stage == stage);
+    let done = |stage: Stage| job(stage).is_some_and(|j| j.state == JobState::Done);
+    let over = |j: &JobFacts| matches!(j.state, JobState::Done | JobState::Dead);
+    let next = |plan: &mut Plan, stage: Stage| {
+        if job(stage).is_none() {
+            plan.queue.push(stage);
+        }
+    };
+
+    let busy = facts.jobs.iter().any(|j| matches!(j.state, JobState::Queued | JobState::Running));
+    // Without a probe or a package nothing can be published: nothing more starts.
+    if let Some(fatal) = facts.jobs.iter().find(|j| j.stage.is_fatal() && j.state == JobState::Dead) {
+        if !busy && facts.state != VideoState::Failed {
+            plan.state = Some(VideoState::Failed);
+            plan.error = Some(fatal.last_error.clone().unwrap_or_else(|| format!("{} failed", fatal.stage)));
+        }
+        return plan;
+    }
+    if facts.jobs.is_empty() {
+        next(&mut plan, Stage::FIRST);
+    }
+    if done(Stage::Probe) && facts.audio.is_none() {
+        // Its facts are not readable yet: nothing can be decided.
+        return plan;
+    }
+    if done(Stage::Probe)
+        && let Some(audio) = facts.audio
+    {
+        next(&mut plan, Stage::Encode);
+        if audio {
+            next(&mut plan, Stage::Transcribe);
+        } else {
+            plan.warn(Some(Stage::Probe), NO_AUDIO.to_owned());
+        }
+    }
+    if done(Stage::Encode) && done(Stage::Transcribe) {
+        next(&mut plan, Stage::Captions);
+    }
+
+    if done(Stage::Transcribe) && facts.spoken.is_none() {
+        // Its result is not recorded yet (the worker records it, then settles).
+        return plan;
+    }
+    let mut reviewing = false;
+    if done(Stage::Transcribe)
+        && let Some(spoken) = &facts.spoken
+    {
+        reviewing = facts.review && facts.approved_ms.is_none();
+        if !reviewing && !facts.targets.is_empty() {
+            translations(facts, spoken, &mut plan);
+        }
+    }
+    for &to in facts.targets {
+        let Some(translated) = job(Stage::Translate(to)).filter(|j| j.state == JobState::Done) else {
+            continue;
+        };
+        match job(Stage::Dub(to)) {
+            None => plan.queue.push(Stage::Dub(to)),
+            // The translation changed after this dub began: dub it again.
+            Some(dub) if over(dub) && translated.finished_ms > dub.started_ms => {
+                plan.rerun.push(Stage::Dub(to))
+            }
+            Some(_) => {}
+        }
+    }
+
+    if busy || !plan.queue.is_empty() || !plan.rerun.is_empty() {
+        if reviewing && facts.state == VideoState::Processing {
+            plan.state = Some(VideoState::AwaitingReview);
+        } else if facts.state.is_final() {
+            plan.state = Some(VideoState::Processing);
+        }
+        return plan;
+    }
+    if reviewing {
+        if facts.state != VideoState::AwaitingReview {
+            plan.state = Some(VideoState::AwaitingReview);
+        }
+        return plan;
+    }
+    for job in facts.jobs.iter().filter(|j| j.state == JobState::Dead) {
+        let why = job.last_error.as_deref().unwrap_or("no error recorded");
+        let message = match job.stage {
+            Stage::Translate(lang) => {
+                format!("{} ({lang}) left out: {} failed: {why}", lang.name(), job.stage)
+            }
+            Stage::Dub(lang) => {
+                format!("{} ({lang}) has captions but no dub: {} failed: {why}", lang.name(), job.stage)
+            }
+            stage => format!("published without captions: {stage} failed: {why}"),
+        };
+        plan.warn(Some(job.stage), message);
+    }
+    let state = if facts.warned || !plan.warnings.is_empty() {
+        VideoState::CompletedWithWarnings
+    } else {
+        VideoState::Completed
+    };
+    if facts.state != state {
+        plan.state = Some(state);
+    }
+    plan
+}
+
+/// Queues (or re-runs, after an edit) the translation of every target that can
+/// be reached from the spoken language, and says why the others are left out.
+fn translations(facts: &VideoFacts<'_>, spoken: &Spoken, plan: &mut Plan) {
+    if spoken.cues == 0 {
+        plan.warn(Some(Stage::Transcribe), "nothing to translate or dub: the transcript is empty".into());
+        return;
+    }
+    let Some(from) = Lang::from_metadata(&spoken.language) else {
+        plan.warn(
+            Some(Stage::Transcribe),
+            format!(
+                "nothing translated: babelcast cannot translate from the spoken language {:?}",
+                spoken.language
+            ),
+        );
+        return;
+    };
+    for &to in facts.targets {
+        let stage = Stage::Translate(to);
+        if to == from {
+            plan.warn(Some(stage), format!("{} ({to}) left out: it is the spoken language", to.name()));
+        } else if !(facts.can_translate)(from, to) {
+            plan.warn(
+                Some(stage),
+                format!(
+                    "{} ({to}) left out: no installed engine translates {from} to {to} \
+                     (an Apertium pair or a CTranslate2 model would)",
+                    to.name()
+                ),
+            );
+        } else {
+            match facts.jobs.iter().find(|j| j.stage == stage) {
+                None => plan.queue.push(stage),
+                Some(j)
+                    if matches!(j.state, JobState::Done | JobState::Dead)
+                        && facts.edited_ms.is_some_and(|edited| j.started_ms.is_none_or(|s| s < edited)) =>
+                {
+                    plan.rerun.push(stage);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// The asked-for languages a video ended without (no finished dub).
+pub fn missing_languages(targets: &[Lang], jobs: &[JobFacts]) -> Vec<Lang> {
+    targets
+        .iter()
+        .copied()
+        .filter(|&to| !jobs.iter().any(|j| j.stage == Stage::Dub(to) && j.state == JobState::Done))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

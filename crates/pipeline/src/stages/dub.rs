@@ -1,0 +1,258 @@
+//! The dub stage: one language's voice track fitted to its cues, mixed with the
+//! original, and its MP4; and which voice speaks each language.
+
+use std::path::{Path, PathBuf};
+
+use babelcast_core::{Lang, Transcript, subtitle};
+use babelcast_jobs::Video;
+use babelcast_store::remote::Scope;
+use babelcast_store::{CaptionFormat, write_atomic};
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::reuse::ClipCache;
+use super::{CACHE_VERSION, StageDone, StageFailure, cache_key};
+use crate::graph::Stage;
+use crate::mirror::PACKAGE;
+use crate::{Pipeline, stage};
+use babelcast_voice::Voice as _;
+
+/// The installed Piper voice for `lang`: `models/piper-{lang}_*/*.onnx`.
+pub fn piper_model(models_dir: &Path, lang: Lang) -> Option<PathBuf> {
+    std::fs::read_dir(models_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("piper-{}_", lang.tag())))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "onnx"))
+}
+
+/// The voice for `lang`: an installed Piper voice (`models/piper-{lang}_*/*.onnx`)
+/// if it loads, else espeak-ng. When a Piper voice fails to load, the second value
+/// says why (a warning: the dub still happens, with espeak-ng).
+pub(crate) fn choose_voice(
+    models_dir: &Path,
+    espeak: babelcast_process::Program,
+    lang: Lang,
+) -> (Box<dyn babelcast_voice::Voice + Send>, Option<String>) {
+    let piper = piper_model(models_dir, lang);
+    let library = std::fs::read_dir(models_dir.join("onnxruntime"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so")));
+    if let (Some(model), Some(library)) = (piper, library) {
+        match babelcast_voice::Piper::load(&model, &library, espeak.clone()) {
+            Ok(voice) => return (Box::new(voice), None),
+            Err(e) => {
+                return (
+                    Box::new(babelcast_voice::Espeak::new(espeak, lang)),
+                    Some(format!("{e}; the {lang} dub uses espeak-ng instead")),
+                );
+            }
+        }
+    }
+    (Box::new(babelcast_voice::Espeak::new(espeak, lang)), None)
+}
+
+impl Pipeline {
+    pub(super) async fn dub(
+        &self,
+        video: &Video,
+        to: Lang,
+        progress: UnboundedSender<f64>,
+    ) -> Result<StageDone, StageFailure> {
+        let (id, source) = self.source_path(video)?;
+        let facts = self.read_facts(&id)?;
+        let layout = self.layout();
+        let options = Self::options(video);
+        let text = std::fs::read_to_string(layout.captions(&id, to, CaptionFormat::WebVtt))?;
+        let cues = subtitle::vtt::read(&text)?;
+        let spoken = std::fs::read(layout.transcript(&id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Transcript>(&b).ok());
+        let source_lang = spoken.as_ref().and_then(|t| Lang::from_metadata(&t.language));
+        let source_cues = spoken.map(|t| t.cues).unwrap_or_default();
+        let total_ms = (facts.duration_secs.unwrap_or(0.0) * 1000.0).round().max(0.0) as u64;
+        let (espeak, ffmpeg, preset) =
+            (self.config.espeak.clone(), self.config.ffmpeg.clone(), self.config.ladder.preset.clone());
+        let (m4a, mp4) = (layout.dub(&id, to), layout.mp4(&id, to));
+        let qa_path = m4a.with_extension("qa.json");
+        let mode = options.dub_mode;
+        let models_dir = self.config.models_dir.clone();
+        let (voice, fallback) = {
+            let espeak = espeak.clone();
+            tokio::task::spawn_blocking(move || choose_voice(&models_dir, espeak, to)).await?
+        };
+        // Cached by everything the dub and its MP4 are made from: the same content
+        // with the same translation and voice is not voiced again.
+        let key = cache_key(&json!({
+            "stage": stage::DUB, "v": CACHE_VERSION, "source": video.source_sha256, "to": to.tag(),
+            "cues": cues, "voice": voice.name(), "mode": mode, "preset": preset, "total_ms": total_ms,
+            "spoken": source_lang, "spoken_cues": source_cues,
+        }));
+        let cache_dir = self.config.data_dir.join("cache").join(stage::DUB).join(&key);
+        let (cached_m4a, cached_mp4, cached_qa) = (
+            cache_dir.join(format!("{}.m4a", to.tag())),
+            cache_dir.join(format!("{}.mp4", to.tag())),
+            cache_dir.join("qa.json"),
+        );
+        let cached =
+            self.db.cached(&key).await?.is_some() && self.pull_cache_dir(&cache_dir, "qa.json").await?;
+        let mut clips = json!(null);
+        if !cached {
+            // Cue by cue: after an edit only the changed cues are spoken again.
+            let voice = ClipCache::new(voice, &self.config.data_dir);
+            let (out_m4a, out_mp4, out_qa) = (cached_m4a.clone(), cached_mp4.clone(), cached_qa.clone());
+            let (asked, spoken) =
+                tokio::task::spawn_blocking(move || -> Result<(usize, usize), StageFailure> {
+                    std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
+                    let dub =
+                        babelcast_voice::dub(&voice, &cues, total_ms, babelcast_voice::FitOptions::default())
+                            .map_err(|e| StageFailure::from_error(&e))?;
+                    let _ = progress.send(0.5);
+                    let scratch = tempfile::tempdir()?;
+                    let wav = scratch.path().join("speech.wav");
+                    dub.write_wav(&wav).map_err(|e| StageFailure::from_error(&e))?;
+                    babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, &out_m4a)
+                        .map_err(|e| StageFailure::from_error(&e))?;
+                    let _ = progress.send(0.8);
+                    // The download: the dub first, the original second, both caption tracks.
+                    let mut subtitles = vec![(to, cues)];
+                    if let Some(lang) = source_lang {
+                        subtitles.push((lang, source_cues));
+                    }
+                    let spec = babelcast_media::Mp4Spec {
+                        source: &source,
+                        facts: &facts,
+                        audio: vec![
+                            babelcast_media::Mp4Audio::File { path: out_m4a.clone(), language: to },
+                            babelcast_media::Mp4Audio::Original { language: source_lang },
+                        ]
+                        .into_iter()
+                        .filter(|a| {
+                            !matches!(a, babelcast_media::Mp4Audio::Original { .. })
+                                || !facts.audio.is_empty()
+                        })
+                        .collect(),
+                        subtitles,
+                        burn_in: None,
+                    };
+                    babelcast_media::Mp4Writer::new(ffmpeg, preset)
+                        .write(&spec, &out_mp4, &mut |_| {})
+                        .map_err(|e| StageFailure::from_error(&e))?;
+                    // Written last: its presence marks the entry complete.
+                    let qa = json!({ "voice": voice.name(), "summary": dub.summary(), "cues": dub.fits });
+                    write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
+                    Ok(voice.counts())
+                })
+                .await??;
+            clips = json!({ "clips": asked, "voiced": spoken });
+            self.push_cache_dir(&cache_dir).await?;
+            self.db.put_cached(&key, stage::DUB, &cache_dir.to_string_lossy()).await?;
+        }
+        let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(&cached_qa)?)
+            .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
+        let summary: babelcast_voice::QaSummary = serde_json::from_value(qa["summary"].clone())
+            .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
+        // Into the video's folder: the track copied, so its new modification time
+        // tells the package to take it (a cached one may be older than the track
+        // it replaces); the rest linked.
+        place(&cached_m4a, &m4a, Place::Copy)?;
+        place(&cached_mp4, &mp4, Place::Link)?;
+        place(&cached_qa, &qa_path, Place::Link)?;
+        if let Some(why) = fallback {
+            self.warn(&video.id, Some(&Stage::Dub(to).to_string()), &why).await?;
+        }
+        self.db
+            .add_event(
+                &video.id,
+                "dub_qa",
+                Some(&Stage::Dub(to).to_string()),
+                &format!(
+                    "{to} dub: {:.0}% of cues fit without speed-up, max speed {:.2}x, {} ran into the following silence, {} cut",
+                    summary.fit_without_speedup * 100.0,
+                    summary.max_speed,
+                    summary.overflowing,
+                    summary.cut
+                ),
+                Some(serde_json::to_value(&summary).unwrap_or_default()),
+            )
+            .await?;
+        // The dub reaches the bucket before the package that plays it.
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
+        self.refresh_package(video).await?;
+        Ok(StageDone {
+            cached,
+            data: json!({
+                "language": to.tag(), "qa": summary, "reuse": clips,
+                "outputs": [format!("videos/{id}/dub/{to}.m4a"), format!("videos/{id}/mp4/{to}.mp4")],
+            }),
+        })
+    }
+}
+
+/// How [`place`] puts a file.
+enum Place {
+    Copy,
+    Link,
+}
+
+/// Puts `from` at `to`, replacing what is there in one rename: a hard link (a
+/// copy across file systems) or a copy.
+fn place(from: &Path, to: &Path, how: Place) -> std::io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let staged =
+        dir.join(format!(".partial-{}", to.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let _ = std::fs::remove_file(&staged);
+    match how {
+        Place::Link if std::fs::hard_link(from, &staged).is_ok() => {}
+        _ => {
+            std::fs::copy(from, &staged)?;
+        }
+    }
+    std::fs::rename(&staged, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_models() -> PathBuf {
+        babelcast_models::default_dir()
+    }
+
+    #[test]
+    fn english_gets_the_piper_voice_and_a_broken_one_falls_back_to_espeak_with_a_warning() {
+        let espeak = babelcast_process::Program::espeak_ng();
+        let en: Lang = "en".parse().expect("en");
+        let es: Lang = "es".parse().expect("es");
+        let (voice, warning) = choose_voice(&repo_models(), espeak.clone(), en);
+        assert_eq!((voice.name().as_str(), warning), ("piper:en_US-joe-medium", None));
+        let (voice, _) = choose_voice(&repo_models(), espeak.clone(), es);
+        assert_eq!(voice.name(), "espeak-ng:es");
+
+        let models = tempfile::tempdir().expect("tmp");
+        std::os::unix::fs::symlink(
+            std::path::absolute(repo_models().join("onnxruntime")).expect("abs"),
+            models.path().join("onnxruntime"),
+        )
+        .expect("link");
+        let broken = models.path().join("piper-en_US-broken");
+        std::fs::create_dir_all(&broken).expect("mkdir");
+        std::fs::write(broken.join("broken.onnx"), "not a model").expect("write");
+        std::fs::copy(
+            repo_models().join("piper-en_US-joe-medium/en_US-joe-medium.onnx.json"),
+            broken.join("broken.onnx.json"),
+        )
+        .expect("copy");
+        let (voice, warning) = choose_voice(models.path(), espeak, en);
+        assert_eq!(voice.name(), "espeak-ng:en");
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("broken.onnx") && warning.contains("uses espeak-ng instead"), "{warning}");
+    }
+}

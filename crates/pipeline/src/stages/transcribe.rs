@@ -1,0 +1,93 @@
+//! The transcribe stage: speech to the transcript (cached by source, model and
+//! options) and the spoken language's caption files.
+
+use babelcast_core::{Lang, Transcript};
+use babelcast_jobs::Video;
+use babelcast_store::remote::Scope;
+use babelcast_store::write_atomic;
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{CACHE_VERSION, StageDone, StageFailure, cache_key};
+use crate::mirror::PACKAGE;
+use crate::speech::{model_identity, transcribe_file};
+use crate::{Pipeline, stage};
+
+impl Pipeline {
+    pub(super) async fn transcribe(
+        &self,
+        video: &Video,
+        progress: UnboundedSender<f64>,
+    ) -> Result<StageDone, StageFailure> {
+        let (id, source) = self.source_path(video)?;
+        let facts = self.read_facts(&id)?;
+        let options = Self::options(video);
+        let mut speech = self.config.speech.clone();
+        speech.language = options.language.clone();
+        let key = cache_key(&json!({
+            "stage": stage::TRANSCRIBE, "v": CACHE_VERSION, "source": video.source_sha256,
+            "model": model_identity(&speech), "language": speech.language, "beam_size": speech.beam_size,
+            "compute_type": speech.compute_type, "vad": speech.vad,
+        }));
+        let cache_file =
+            self.config.data_dir.join("cache").join(stage::TRANSCRIBE).join(format!("{key}.json"));
+        let cached = self.db.cached(&key).await?.is_some() && self.fetch_file(&cache_file).await?;
+        let transcript: Transcript = if cached {
+            let bytes = std::fs::read(&cache_file)?;
+            serde_json::from_slice(&bytes).map_err(|e| StageFailure::transient(e.to_string()))?
+        } else {
+            let models = self.config.models_dir.clone();
+            let ffmpeg = self.config.ffmpeg.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                transcribe_file(&speech, &models, ffmpeg, &source, &facts, &mut |f| {
+                    let _ = progress.send(f);
+                })
+            })
+            .await?
+            .map_err(|e| StageFailure::from_error(&e))?;
+            let json = serde_json::to_vec_pretty(&outcome.transcript)
+                .map_err(|e| StageFailure::transient(e.to_string()))?;
+            write_atomic(&cache_file, &json)?;
+            self.store_file(&cache_file).await?;
+            self.db.put_cached(&key, stage::TRANSCRIBE, &cache_file.to_string_lossy()).await?;
+            outcome.transcript
+        };
+        let layout = self.layout();
+        let json =
+            serde_json::to_vec_pretty(&transcript).map_err(|e| StageFailure::transient(e.to_string()))?;
+        write_atomic(&layout.transcript(&id), &json)?;
+        let mut outputs = vec![format!("videos/{id}/transcript.json")];
+        match Lang::from_metadata(&transcript.language) {
+            Some(lang) => {
+                for format in self.write_captions(&id, lang, &transcript.cues, &options)? {
+                    outputs.push(format!("videos/{id}/captions/{lang}.{}", format.extension()));
+                }
+            }
+            None => {
+                self.warn(
+                    &video.id,
+                    Some(stage::TRANSCRIBE),
+                    &format!(
+                        "the spoken language {:?} has no caption track in babelcast yet",
+                        transcript.language
+                    ),
+                )
+                .await?;
+            }
+        }
+        if transcript.cues.is_empty() {
+            self.warn(&video.id, Some(stage::TRANSCRIBE), "no speech was found: the captions are empty")
+                .await?;
+        }
+        // The transcript and captions reach the bucket before a reviewer or a
+        // translation on another machine can ask for them.
+        self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
+        Ok(StageDone {
+            cached,
+            data: json!({
+                "cache_key": key, "language": transcript.language, "words": transcript.words.len(),
+                "cues": transcript.cues.len(), "outputs": outputs,
+            }),
+        })
+    }
+}
