@@ -133,6 +133,11 @@ impl Default for VideoOptions {
 }
 
 impl VideoOptions {
+    /// The target languages (checked at ingest, so every tag parses).
+    pub fn targets(&self) -> Vec<Lang> {
+        self.to.iter().filter_map(|t| t.parse().ok()).collect()
+    }
+
     /// The caption formats to write: the ones asked for, and always WebVTT, which
     /// the package and the dubs are made from.
     pub fn formats(&self) -> Vec<String> {

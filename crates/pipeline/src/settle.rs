@@ -44,7 +44,7 @@ impl Pipeline {
     pub async fn settle(&self, video_id: &str) -> Result<(), DbError> {
         let Some(video) = self.db.video(video_id).await? else { return Ok(()) };
         let options = Self::options(&video);
-        let targets: Vec<Lang> = options.to.iter().filter_map(|t| t.parse().ok()).collect();
+        let targets = options.targets();
         let jobs = self.job_facts(video_id).await?;
         let events = self.db.events(video_id, 0).await?;
         let finished =
@@ -134,7 +134,7 @@ impl Pipeline {
     /// The languages asked for that the video has no finished dub in.
     pub async fn missing_languages(&self, video_id: &str) -> Result<Vec<Lang>, DbError> {
         let Some(video) = self.db.video(video_id).await? else { return Ok(Vec::new()) };
-        let targets: Vec<Lang> = Self::options(&video).to.iter().filter_map(|t| t.parse().ok()).collect();
+        let targets = Self::options(&video).targets();
         Ok(missing_languages(&targets, &self.job_facts(video_id).await?))
     }
 }
