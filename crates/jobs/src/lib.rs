@@ -30,6 +30,19 @@
 //! `events` (the event log), `cache` (the stage cache and small values); this file
 //! holds the types, opening and migrating, locks and wake-ups.
 //!
+//! **Why not a queue crate.** apalis 1.0 (apalis-postgres / apalis-sqlite 1.0.0)
+//! was weighed against the conformance suite by reading its source (not by an
+//! adapter: it could not be built beside this crate, as its backends need sqlx 0.9,
+//! whose libsqlite3-sys 0.37 clashes with sqlx 0.8's `links = "sqlite3"`, and their
+//! queries take typed `Postgres`/`Sqlite` executors, not `Any`). Cases it cannot
+//! pass: `failures_back_off_then_the_job_dies_with_its_error` (no stored retry
+//! time: the backoff waits inside the worker; no requeue of a done or dead job, which
+//! re-runs after an edit need), `a_dead_workers_job_is_claimed_again_when_its_lease_runs_out`
+//! (leases per worker in whole seconds, freed by another worker's sweep, no per-job
+//! heartbeat) and `only_the_stages_a_worker_takes_are_claimed` (one job type per
+//! fetch, no claim across stage kinds); and its two backends have different schemas.
+//! River's Rust port is MPL-2.0, before 1.0, and needs sqlx 0.9 too.
+//!
 //! Times are Unix milliseconds from the database's point of view of "now", passed
 //! in by the caller (tests use their own clock).
 

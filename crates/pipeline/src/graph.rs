@@ -9,8 +9,11 @@
 //! ```text
 //! probe ─┬─ encode ──────────────┬─ captions
 //!        └─ transcribe (audio) ──┘
-//!             └─ [review: approval] ─ translate-xx ─ dub-xx   (each target)
+//!             └─ [review] ─ translate-xx ─ [review_translations] ─ dub-xx   (each target)
 //! ```
+//!
+//! An edit re-runs what depends on it: a source edit each translation (then, as
+//! each translation changes, its dub); one language's edit only that dub.
 
 use std::fmt;
 use std::str::FromStr;
@@ -146,6 +149,12 @@ pub struct VideoFacts<'a> {
     pub approved_ms: Option<i64>,
     /// When the transcript's cues last changed after transcription, Unix ms.
     pub edited_ms: Option<i64>,
+    /// Whether a person approves the translations before any dub.
+    pub review_translations: bool,
+    /// When the translations were approved, Unix ms.
+    pub translations_approved_ms: Option<i64>,
+    /// When a reviewer last changed each language's cues, Unix ms.
+    pub translation_edits: &'a [(Lang, i64)],
     /// The video's jobs.
     pub jobs: &'a [JobFacts],
     /// Whether an installed engine translates the first language into the second.
@@ -163,6 +172,9 @@ impl fmt::Debug for VideoFacts<'_> {
             .field("spoken", &self.spoken)
             .field("approved_ms", &self.approved_ms)
             .field("edited_ms", &self.edited_ms)
+            .field("review_translations", &self.review_translations)
+            .field("translations_approved_ms", &self.translations_approved_ms)
+            .field("translation_edits", &self.translation_edits)
             .field("jobs", &self.jobs)
             .finish_non_exhaustive()
     }
@@ -190,6 +202,17 @@ pub struct Plan {
     pub error: Option<String>,
     /// Warnings to record (the database keeps each text once).
     pub warnings: Vec<Warning>,
+    /// What a person is asked to review, while the video waits for it.
+    pub review: Option<Review>,
+}
+
+/// What a video waits for a person to approve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Review {
+    /// The transcript, before any translation.
+    Transcript,
+    /// The translations, before any dub.
+    Translations,
 }
 
 impl Plan {
@@ -256,31 +279,55 @@ pub fn plan(facts: &VideoFacts<'_>) -> Plan {
             translations(facts, spoken, &mut plan);
         }
     }
+    // With review_translations, the dubs wait until every translation has ended
+    // and a person approved them.
+    let translating = facts.targets.iter().any(|&to| {
+        job(Stage::Translate(to)).is_some_and(|j| matches!(j.state, JobState::Queued | JobState::Running))
+    }) || plan.queue.iter().chain(&plan.rerun).any(|s| matches!(s, Stage::Translate(_)));
+    let gated = facts.review_translations && facts.translations_approved_ms.is_none();
+    let translations_waiting =
+        gated && !reviewing && !translating && facts.targets.iter().any(|&to| done(Stage::Translate(to)));
     for &to in facts.targets {
         let Some(translated) = job(Stage::Translate(to)).filter(|j| j.state == JobState::Done) else {
             continue;
         };
+        if gated {
+            continue;
+        }
+        let edited = facts.translation_edits.iter().filter(|(lang, _)| *lang == to).map(|&(_, at)| at).max();
         match job(Stage::Dub(to)) {
             None => plan.queue.push(Stage::Dub(to)),
-            // The translation changed after this dub began: dub it again.
-            Some(dub) if over(dub) && translated.finished_ms > dub.started_ms => {
+            // The translation changed (by the engine or a reviewer) after this dub
+            // began: dub it again.
+            Some(dub)
+                if over(dub) && (translated.finished_ms > dub.started_ms || edited > dub.started_ms) =>
+            {
                 plan.rerun.push(Stage::Dub(to))
             }
             Some(_) => {}
         }
     }
+    let waiting_for = if reviewing {
+        Some(Review::Transcript)
+    } else if translations_waiting {
+        Some(Review::Translations)
+    } else {
+        None
+    };
 
     if busy || !plan.queue.is_empty() || !plan.rerun.is_empty() {
-        if reviewing && facts.state == VideoState::Processing {
+        if waiting_for.is_some() && facts.state == VideoState::Processing {
             plan.state = Some(VideoState::AwaitingReview);
+            plan.review = waiting_for;
         } else if facts.state.is_final() {
             plan.state = Some(VideoState::Processing);
         }
         return plan;
     }
-    if reviewing {
+    if waiting_for.is_some() {
         if facts.state != VideoState::AwaitingReview {
             plan.state = Some(VideoState::AwaitingReview);
+            plan.review = waiting_for;
         }
         return plan;
     }

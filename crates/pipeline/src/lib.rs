@@ -28,6 +28,7 @@ mod review;
 mod settle;
 pub mod speech;
 mod stages;
+mod translation_review;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -45,9 +46,11 @@ use babelcast_translate::{Apertium, Engines, Glossary, Neural, Translator};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use graph::Review;
 pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};
 pub use stages::piper_model;
+pub use translation_review::{TranslationSummary, TranslationView};
 pub use worker::{ALL_STAGES, WorkerPool};
 
 /// The stage names.
@@ -116,6 +119,9 @@ pub struct VideoOptions {
     pub dub_mode: DubMode,
     /// Wait after transcription until a person approves the transcript.
     pub review: bool,
+    /// Wait after translation, before any dub, until a person approves the
+    /// translations.
+    pub review_translations: bool,
 }
 
 impl Default for VideoOptions {
@@ -128,6 +134,7 @@ impl Default for VideoOptions {
             glossary: Glossary::default(),
             dub_mode: DubMode::default(),
             review: false,
+            review_translations: false,
         }
     }
 }

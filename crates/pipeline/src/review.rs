@@ -1,7 +1,9 @@
-//! The review gate: a video submitted with `review: true` waits after transcription
-//! (`awaiting_review`) until a person has read, corrected and approved its cues.
-//! Edits after approval replace the caption track here; what runs again after them
-//! (each translation, then its dub; never the encode) is the stage graph's call
+//! The review gates: a video submitted with `review: true` waits after transcription
+//! (`awaiting_review`) until a person has read, corrected and approved its cues;
+//! with `review_translations: true` it waits again after translation, before any
+//! dub (the translations' side is `crate::translation_review`). Edits after
+//! approval replace the caption track here; what runs again after them (each
+//! translation, then its dub; never the encode) is the stage graph's call
 //! (`crate::graph`), from the `transcript_edited` event.
 
 use babelcast_core::{CaptionProfile, Cue, ErrorCode, Lang, Transcript, VideoId, Violation, captions};
@@ -10,6 +12,7 @@ use babelcast_store::write_atomic;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::graph::Review;
 use crate::mirror::PACKAGE;
 use crate::{Pipeline, VideoOptions};
 use babelcast_store::remote::Scope;
@@ -29,6 +32,9 @@ pub enum ReviewError {
     /// The cues sent are unusable.
     #[error("invalid cues: {0}")]
     BadCues(String),
+    /// The language is not translated (yet), or not a target of the video.
+    #[error("the video has no {0} translation (yet)")]
+    NoTranslation(Lang),
     /// Storage failed.
     #[error("storage: {0}")]
     Io(#[from] std::io::Error),
@@ -44,6 +50,7 @@ impl ErrorCode for ReviewError {
             ReviewError::NoTranscript => "no_transcript",
             ReviewError::NotAwaitingReview(_) => "not_awaiting_review",
             ReviewError::BadCues(_) => "invalid_cues",
+            ReviewError::NoTranslation(_) => "no_translation",
             ReviewError::Io(_) => "storage",
             ReviewError::Db(e) => e.code(),
         }
@@ -65,6 +72,22 @@ pub struct TranscriptView {
     pub cues: Vec<Cue>,
     /// The caption rules they break.
     pub violations: Vec<Violation>,
+    /// The target languages translated so far (each can be read and edited).
+    pub translations: Vec<String>,
+}
+
+/// Cues as a reviewer sent them, made usable: empty ones dropped, in time order;
+/// refused when one ends before it starts.
+pub(crate) fn checked_cues(mut cues: Vec<Cue>) -> Result<Vec<Cue>, ReviewError> {
+    cues.retain(|c| !c.text.trim().is_empty());
+    cues.sort_by_key(|c| (c.start, c.end));
+    if let Some(bad) = cues.iter().find(|c| c.end <= c.start) {
+        return Err(ReviewError::BadCues(format!(
+            "the cue at {} ends at {}, before it starts",
+            bad.start, bad.end
+        )));
+    }
+    Ok(cues)
 }
 
 impl Pipeline {
@@ -84,31 +107,27 @@ impl Pipeline {
     pub async fn transcript(&self, id: &VideoId) -> Result<TranscriptView, ReviewError> {
         let (video, transcript) = self.load_transcript(id).await?;
         let violations = captions::check(&transcript.cues, &CaptionProfile::default());
+        let mut translations = Vec::new();
+        for to in Self::options(&video).targets() {
+            if self.fetch_file(&self.layout().translation(id, to)).await.unwrap_or(false) {
+                translations.push(to.tag().to_owned());
+            }
+        }
         Ok(TranscriptView {
             language: transcript.language,
             state: video.state.as_str(),
             cues: transcript.cues,
             violations,
+            translations,
         })
     }
 
     /// Replaces the transcript's cues (times and text), rewrites the caption files
     /// and, once approved, re-publishes and re-translates. Returns the rule
     /// violations of the new cues (reported, not refused: the reviewer decides).
-    pub async fn edit_transcript(
-        &self,
-        id: &VideoId,
-        mut cues: Vec<Cue>,
-    ) -> Result<TranscriptView, ReviewError> {
+    pub async fn edit_transcript(&self, id: &VideoId, cues: Vec<Cue>) -> Result<TranscriptView, ReviewError> {
         let (video, mut transcript) = self.load_transcript(id).await?;
-        cues.retain(|c| !c.text.trim().is_empty());
-        cues.sort_by_key(|c| (c.start, c.end));
-        if let Some(bad) = cues.iter().find(|c| c.end <= c.start) {
-            return Err(ReviewError::BadCues(format!(
-                "the cue at {} ends at {}, before it starts",
-                bad.start, bad.end
-            )));
-        }
+        let cues = checked_cues(cues)?;
         let changed = transcript.cues != cues;
         transcript.cues = cues;
         let layout = self.layout();
@@ -139,21 +158,33 @@ impl Pipeline {
         self.transcript(id).await
     }
 
-    /// Approves a transcript awaiting review: translations start and the captions
-    /// are published.
-    pub async fn approve(&self, id: &VideoId) -> Result<(), ReviewError> {
+    /// Approves what a video awaits review for: the transcript (translations
+    /// start and the captions are published) or, after it, the translations (the
+    /// dubs start and the translated captions are published). Says which.
+    pub async fn approve(&self, id: &VideoId) -> Result<Review, ReviewError> {
         let video = self.db.video(id.as_str()).await?.ok_or(ReviewError::NoVideo)?;
         if video.state != VideoState::AwaitingReview {
             return Err(ReviewError::NotAwaitingReview(video.state.as_str()));
         }
+        let options = Self::options(&video);
+        let events = self.db.events(id.as_str(), 0).await?;
+        let transcript_approved = events.iter().any(|e| e.kind == "approved");
+        let gate =
+            if options.review && !transcript_approved { Review::Transcript } else { Review::Translations };
         // The approval is recorded first: the stage graph reads it, and a settle
         // running between the two steps must not send the video back to review.
-        self.db.add_event(id.as_str(), "approved", None, "the transcript was approved", None).await?;
+        let (kind, message) = match gate {
+            Review::Transcript => ("approved", "the transcript was approved"),
+            Review::Translations => ("translations_approved", "the translations were approved"),
+        };
+        self.db.add_event(id.as_str(), kind, None, message, None).await?;
         if !self.db.transition(id.as_str(), VideoState::AwaitingReview, VideoState::Processing).await? {
             let now = self.db.video(id.as_str()).await?.map_or("gone", |v| v.state.as_str());
             return Err(ReviewError::NotAwaitingReview(now));
         }
+        // What the approval lets out (the captions; the translated captions).
+        self.refresh_package(&video).await.map_err(|e| std::io::Error::other(e.message))?;
         self.settle(id.as_str()).await?;
-        Ok(())
+        Ok(gate)
     }
 }

@@ -8,7 +8,7 @@ use babelcast_translate::Translator as _;
 use serde_json::json;
 
 use crate::Pipeline;
-use crate::graph::{JobFacts, Spoken, Stage, VideoFacts, missing_languages, plan};
+use crate::graph::{JobFacts, Review, Spoken, Stage, VideoFacts, missing_languages, plan};
 
 /// The last `kind` event (of `stage`, if given).
 fn last_event<'a>(events: &'a [Event], kind: &str, stage: Option<Stage>) -> Option<&'a Event> {
@@ -59,6 +59,14 @@ impl Pipeline {
             .rev()
             .find(|e| e.kind == "transcript_edited" && e.data.as_ref().is_some_and(|d| d["changed"] == true))
             .map(|e| e.at_ms);
+        let approved_translations_ms = last_event(&events, "translations_approved", None).map(|e| e.at_ms);
+        let translation_edits: Vec<(Lang, i64)> = events
+            .iter()
+            .filter(|e| {
+                e.kind == "translation_edited" && e.data.as_ref().is_some_and(|d| d["changed"] == true)
+            })
+            .filter_map(|e| Some((e.stage.as_deref()?.parse::<Stage>().ok()?.language()?, e.at_ms)))
+            .collect();
         let translators = self.translators();
         let can_translate = |from: Lang, to: Lang| translators.engine(from, to).is_some();
         let plan = plan(&VideoFacts {
@@ -70,6 +78,9 @@ impl Pipeline {
             spoken,
             approved_ms,
             edited_ms,
+            review_translations: options.review_translations,
+            translations_approved_ms: approved_translations_ms,
+            translation_edits: &translation_edits,
             jobs: &jobs,
             can_translate: &can_translate,
         });
@@ -98,21 +109,33 @@ impl Pipeline {
             Some(state) => self.db.finish_video(video_id, state, plan.error.as_deref()).await?,
         };
         if let (true, Some(state)) = (moved, plan.state) {
-            self.announce(video_id, state, plan.error.as_deref()).await?;
+            self.announce(video_id, state, plan.review, plan.error.as_deref()).await?;
         }
         Ok(())
     }
 
     /// The event of a video's move to `state` (written once: by the settle that
     /// made the move).
-    async fn announce(&self, video_id: &str, state: VideoState, error: Option<&str>) -> Result<(), DbError> {
+    async fn announce(
+        &self,
+        video_id: &str,
+        state: VideoState,
+        review: Option<Review>,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
         let (kind, stage, message, data) = match state {
-            VideoState::AwaitingReview => (
-                "awaiting_review",
-                Some(Stage::Transcribe.to_string()),
-                format!("the transcript waits for review at /review/{video_id}"),
-                json!({ "review_url": format!("/review/{video_id}") }),
-            ),
+            VideoState::AwaitingReview => {
+                let (what, name) = match review {
+                    Some(Review::Translations) => ("the translations wait", "translations"),
+                    _ => ("the transcript waits", "transcript"),
+                };
+                (
+                    "awaiting_review",
+                    (name == "transcript").then(|| Stage::Transcribe.to_string()),
+                    format!("{what} for review at /review/{video_id}"),
+                    json!({ "review_url": format!("/review/{video_id}"), "review": name }),
+                )
+            }
             VideoState::Processing => {
                 ("processing", None, "processing again: its input changed".to_owned(), json!({}))
             }

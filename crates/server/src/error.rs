@@ -42,6 +42,14 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
@@ -78,7 +86,7 @@ impl From<babelcast_pipeline::ReviewError> for ApiError {
         use babelcast_pipeline::ReviewError as R;
         let status = match &e {
             R::NoVideo => StatusCode::NOT_FOUND,
-            R::NoTranscript | R::NotAwaitingReview(_) => StatusCode::CONFLICT,
+            R::NoTranscript | R::NoTranslation(_) | R::NotAwaitingReview(_) => StatusCode::CONFLICT,
             R::BadCues(_) => StatusCode::BAD_REQUEST,
             R::Io(_) | R::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -88,12 +88,15 @@ struct AppState {
         get_transcript,
         put_transcript,
         approve,
-        review_page
+        review_page,
+        get_translation,
+        put_translation
     ),
     components(schemas(
         Accepted,
         VideoStatus,
         StageStatus,
+        TranslationStatus,
         Outputs,
         Playback,
         ErrorBody,
@@ -136,6 +139,7 @@ pub const DOCUMENTED_ROUTES: &[&str] = &[
     "/v1/videos/{id}/transcript",
     "/v1/videos/{id}/approve",
     "/review/{id}",
+    "/v1/videos/{id}/translations/{lang}",
 ];
 
 /// The whole HTTP application.
@@ -153,9 +157,10 @@ pub fn router(pipeline: Pipeline, config: ServerConfig) -> Router {
         transcript_route,
         approve_route,
         review_route,
+        translation_route,
     ] = DOCUMENTED_ROUTES
     else {
-        unreachable!("eleven routes")
+        unreachable!("twelve routes")
     };
     Router::new()
         .route(videos, post(upload))
@@ -169,6 +174,7 @@ pub fn router(pipeline: Pipeline, config: ServerConfig) -> Router {
         .route(transcript_route, get(get_transcript).put(put_transcript))
         .route(approve_route, post(approve))
         .route(review_route, get(review_page))
+        .route(translation_route, get(get_translation).put(put_translation))
         .route("/assets/hls.min.js", get(hls_js))
         .route("/openapi.json", get(openapi_json))
         // Uploads are streamed to disk with their own limit; the body limit must not

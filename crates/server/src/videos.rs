@@ -36,6 +36,21 @@ pub struct VideoStatus {
     pub outputs: Outputs,
     /// The player page, once playable.
     pub watch_url: Option<String>,
+    /// Each target language translated so far.
+    pub translations: Vec<TranslationStatus>,
+}
+
+/// One translated language of a video.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TranslationStatus {
+    /// The target language, e.g. `es`.
+    pub language: String,
+    /// How many cues it has.
+    pub cues: usize,
+    /// How many cues have words the engine left untranslated (to review).
+    pub untranslated: usize,
+    /// Whether a reviewer changed it.
+    pub edited: bool,
 }
 
 /// One stage of a video.
@@ -80,6 +95,11 @@ pub(crate) struct VideoOptionsDoc {
     glossary: serde_json::Value,
     /// `duck` (default: the original lowered under the dub) or `replace`.
     dub_mode: String,
+    /// Wait after transcription until the transcript is approved (default false).
+    review: bool,
+    /// Wait after translation, before dubbing, until the translations are
+    /// approved (default false).
+    review_translations: bool,
 }
 
 /// The video file extensions uploads may be named with.
@@ -233,6 +253,17 @@ pub(crate) async fn video_status(
     captions.sort();
     outputs.captions = captions;
     let watch_url = outputs.master.is_some().then(|| format!("/watch/{id}"));
+    let translations = pipeline
+        .translations(&video)
+        .await?
+        .into_iter()
+        .map(|t| TranslationStatus {
+            language: t.language,
+            cues: t.cues,
+            untranslated: t.untranslated,
+            edited: t.edited,
+        })
+        .collect();
     Ok(Json(VideoStatus {
         id: video.id,
         state: video.state.as_str().to_owned(),
@@ -251,6 +282,7 @@ pub(crate) async fn video_status(
         error: video.error,
         outputs,
         watch_url,
+        translations,
     }))
 }
 

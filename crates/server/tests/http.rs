@@ -877,7 +877,66 @@ async fn an_edit_of_one_cue_translates_and_voices_only_what_changed_and_a_reuplo
         .collect();
     assert!(stages.contains(&("encode".into(), 1)), "not encoded again: {stages:?}");
 
+    // The package plays in chromium with the edit's Spanish text at its time.
+    let es_cues = babelcast_core::subtitle::vtt::read(&captions("es")).expect("vtt");
+    let new_cue = es_cues.iter().find(|c| !before[0].1.contains(&c.text)).expect("a new es cue").clone();
+    let at = format!("{:.3}", new_cue.start.0 as f64 / 1000.0);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/check-hls.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(server.data.join(format!("videos/{id}/hls")))
+        .arg("master.m3u8")
+        .args(["--cue-at", &at, "--cue-lang", "es", "--cue-tolerance", "0.1"])
+        .output()
+        .await
+        .expect("node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = serde_json::to_string_pretty(&seen["cueTiming"]).unwrap_or_default();
+    let shown = seen["cueTiming"]["shownAt"].as_f64().unwrap_or_else(|| panic!("not shown: {report}"));
+    assert!((shown - new_cue.start.0 as f64 / 1000.0).abs() <= 0.1, "{report}");
+    assert_eq!(seen["cueTiming"]["text"].as_str(), Some(new_cue.text.as_str()), "{report}");
+
+    // A translator fixes one Spanish cue: only the Spanish dub runs again, and
+    // only that cue is spoken.
+    let (status, es) = server.get_json(&format!("/v1/videos/{id}/translations/es")).await;
+    assert_eq!(status, 200, "{es}");
+    assert_eq!(es["source"].as_array().map(Vec::len), Some(cues.len()), "the source beside it: {es}");
+    let mut es_edit = es["cues"].as_array().expect("cues").clone();
+    es_edit[0]["text"] = "El río es muy largo.".into();
+    let clips_before = mtimes(&clips);
+    let put = reqwest::Client::new()
+        .put(format!("{}/v1/videos/{id}/translations/es", server.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "cues": es_edit }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    let video = server.wait_final(&id).await;
+    assert!(video["state"].as_str().unwrap_or("").starts_with("completed"), "{video}");
+    assert!(captions("es").contains("El río es muy largo."));
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    let fixed = events.iter().find(|e| e.kind == "translation_edited").expect("edited").id;
+    let dub = finished_after(&events, "dub-es", fixed).expect("es dubbed again");
+    let voiced = dub["reuse"]["voiced"].as_u64().unwrap_or(u64::MAX);
+    assert!((1..=2).contains(&voiced), "only the fixed cue is spoken: {dub}");
+    for other in ["translate-es", "translate-it", "dub-it"] {
+        assert!(finished_after(&events, other, fixed).is_none(), "{other} ran again after the es edit");
+    }
+    let clips_now = mtimes(&clips);
+    assert!(clips_before.iter().all(|(path, at)| clips_now.get(path) == Some(at)), "old clips untouched");
+    let (_, status) = server.get_json(&format!("/v1/videos/{id}")).await;
+    let es_status = status["translations"]
+        .as_array()
+        .expect("translations")
+        .iter()
+        .find(|t| t["language"] == "es")
+        .cloned();
+    assert_eq!(es_status.map(|t| t["edited"].clone()), Some(Value::Bool(true)), "{status}");
+
     // The same upload again, same targets: every stage from its cache.
+    let clips_before_reupload = mtimes(&clips).len();
     let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
     assert_eq!(status, 202, "{body}");
     let again = body["id"].as_str().expect("id").to_owned();
@@ -888,6 +947,59 @@ async fn an_edit_of_one_cue_translates_and_voices_only_what_changed_and_a_reuplo
         let done = finished_after(&events, stage, 0).expect("finished");
         assert_eq!(done["cached"], true, "{stage}: {done}");
     }
-    assert_eq!(mtimes(&clips).len(), clips_after.len(), "nothing spoken");
+    assert_eq!(mtimes(&clips).len(), clips_before_reupload, "nothing spoken");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_review_translations_the_dub_waits_for_the_translations_approval() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let options = r#"{"language":"en","review_translations":true,"to":["es"]}"#;
+    let (status, body) = server.upload("talk.mp4", clip, Some(options), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let started = Instant::now();
+    let video = loop {
+        let video = server.wait_final(&id).await;
+        let stages = video["stages"].as_array().cloned().unwrap_or_default();
+        let idle = stages.iter().all(|s| s["state"] == "done" || s["state"] == "dead");
+        if video["state"] != "awaiting_review" || idle {
+            break video;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{video}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(video["state"], "awaiting_review", "{video}");
+    let stages: Vec<&str> =
+        video["stages"].as_array().expect("stages").iter().filter_map(|s| s["stage"].as_str()).collect();
+    assert!(stages.contains(&"translate-es") && !stages.contains(&"dub-es"), "{stages:?}");
+    let master =
+        || std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
+    assert!(master().contains("LANGUAGE=\"en\""), "the reviewed source's captions are out: {}", master());
+    assert!(!master().contains("LANGUAGE=\"es\""), "no unreviewed translation is published: {}", master());
+    let (status, es) = server.get_json(&format!("/v1/videos/{id}/translations/es")).await;
+    assert_eq!(status, 200, "{es}");
+    assert!(!es["cues"].as_array().expect("cues").is_empty(), "{es}");
+    let (status, _) = server.get_json(&format!("/v1/videos/{id}/translations/it")).await;
+    assert_eq!(status, 409, "not a target of this video");
+
+    let approved = reqwest::Client::new()
+        .post(format!("{}/v1/videos/{id}/approve", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(approved.status(), 200);
+    assert_eq!(approved.json::<Value>().await.expect("json")["approved"], "translations");
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    let master = master();
+    assert!(master.contains("TYPE=SUBTITLES") && master.contains("LANGUAGE=\"es\""), "{master}");
+    assert!(master.contains("TYPE=AUDIO") && master.matches("LANGUAGE=\"es\"").count() == 2, "{master}");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    let waited = events.iter().find(|e| e.kind == "awaiting_review").expect("waited");
+    assert_eq!(waited.data.as_ref().map(|d| d["review"].clone()), Some(Value::from("translations")));
     server.stop().await;
 }

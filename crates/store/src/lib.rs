@@ -77,6 +77,12 @@ impl Layout {
         self.video_dir(id).join("transcript.json")
     }
 
+    /// `videos/{id}/translations/{lang}.json`: one language's cues as translated
+    /// (or as a reviewer edited them), with the words the engine left untranslated.
+    pub fn translation(&self, id: &VideoId, lang: Lang) -> PathBuf {
+        self.video_dir(id).join("translations").join(format!("{lang}.json"))
+    }
+
     /// `videos/{id}/dub/{lang}.m4a`.
     pub fn dub(&self, id: &VideoId, lang: Lang) -> PathBuf {
         self.video_dir(id).join("dub").join(format!("{lang}.m4a"))

@@ -94,8 +94,10 @@ impl Apertium {
 
     fn run(&self, mode: &str, lines: &[String]) -> Result<Vec<String>, TranslateError> {
         let input = lines.join("\n") + "\n";
-        // -u: unknown words are copied without Apertium's `*` marks.
-        let call = self.program.call().arg("-u").arg(mode).stdin(input.into_bytes());
+        // Without -u: Apertium marks the words its dictionaries lack (`*word`, and
+        // `#`/`@` for generation and transfer errors); `translate_cues` reports
+        // them for review and takes the marks out of the captions.
+        let call = self.program.call().arg(mode).stdin(input.into_bytes());
         let out = call.spawn_stdout(STALL).and_then(|s| s.read_all()).map_err(|e| match e {
             ProcessError::Failed { stderr_tail, .. } => {
                 TranslateError::Engine(format!("apertium {mode} failed: {}", stderr_tail.trim()))

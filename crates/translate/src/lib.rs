@@ -23,7 +23,9 @@ pub trait Translator: Send + Sync {
     /// eng-spa`, `ctranslate2 opus-mt-en-es`); `None` when it cannot.
     fn engine(&self, from: Lang, to: Lang) -> Option<String>;
 
-    /// Translates sentences, one result per sentence, in order.
+    /// Translates sentences, one result per sentence, in order. A word the engine
+    /// could not translate may carry Apertium's marks (`*word`, `#word`, `@word`):
+    /// [`translate_cues`] reports and removes them.
     fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError>;
 
     /// The languages reachable from `from`.
@@ -143,6 +145,17 @@ pub struct Translation {
     pub cues: Vec<Cue>,
     /// Rule violations or dropped cues, one line each.
     pub warnings: Vec<String>,
+    /// The cues with words the engine left untranslated, for a reviewer.
+    pub untranslated: Vec<Untranslated>,
+}
+
+/// Words of one translated cue that the engine could not translate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Untranslated {
+    /// The cue's index in [`Translation::cues`].
+    pub cue: usize,
+    /// The words, as they stand in the cue.
+    pub words: Vec<String>,
 }
 
 /// Translates `cues` from `from` to `to`, keeping each cue's time slot; see the
@@ -184,7 +197,9 @@ pub fn translate_cues(
         )
     })?;
     let mut translated: Vec<Cue> = Vec::new();
+    let mut untranslated = Vec::new();
     for (cue, text) in cues.iter().zip(texts) {
+        let (text, words) = take_marks(&text);
         if text.trim().is_empty() {
             if !cue.text.trim().is_empty() {
                 warnings.push(format!(
@@ -194,14 +209,43 @@ pub fn translate_cues(
             }
             continue;
         }
+        let first = translated.len();
         translated.extend(fit_cue(cue.start, cue.end, &text, profile));
+        for (index, part) in translated.iter().enumerate().skip(first) {
+            let here: Vec<String> =
+                words.iter().filter(|w| part.text.contains(w.as_str())).cloned().collect();
+            if !here.is_empty() {
+                untranslated.push(Untranslated { cue: index, words: here });
+            }
+        }
     }
     // Reading speed above the comfortable target is a hint, not a broken rule.
     for v in captions::check(&translated, profile).into_iter().filter(|v| v.severity == Severity::Error) {
         let at = translated.get(v.cue).map(|c| c.start.to_string()).unwrap_or_default();
         warnings.push(format!("{to} cue at {at}: {}", v.message));
     }
-    Ok(Translation { cues: translated, warnings })
+    Ok(Translation { cues: translated, warnings, untranslated })
+}
+
+/// A translated text without the engine's marks, and the words that carried one
+/// (left as they were in the source: the engine did not know them).
+pub fn take_marks(text: &str) -> (String, Vec<String>) {
+    let mut words = Vec::new();
+    let clean: Vec<String> = text
+        .split(' ')
+        .map(|token| {
+            let bare = token.trim_start_matches(['*', '#', '@']);
+            if bare.len() == token.len() || !bare.starts_with(char::is_alphabetic) {
+                return token.to_owned();
+            }
+            let word = bare.trim_end_matches(|c: char| !c.is_alphanumeric());
+            if !words.iter().any(|w: &String| w == word) {
+                words.push(word.to_owned());
+            }
+            bare.to_owned()
+        })
+        .collect();
+    (clean.join(" "), words)
 }
 
 /// One cue's translated text set on lines; when it needs more lines than a cue
@@ -313,6 +357,32 @@ mod tests {
             .expect("en→it");
         let text = t.cues[0].text.replace('\n', " ");
         assert!(text.contains("Dashwood") && text.contains("giardino segreto"), "{text}");
+    }
+
+    #[test]
+    fn words_the_dictionaries_lack_are_flagged_and_unmarked_on_every_hop() {
+        let cues = [cue(0, 3000, "The zorblax flew over the house.")];
+        for to in ["es", "it"] {
+            let t = translate_cues(
+                &apertium(),
+                lang("en"),
+                lang(to),
+                &cues,
+                &Glossary::default(),
+                &CaptionProfile::default(),
+            )
+            .expect("installed");
+            assert!(!t.cues[0].text.contains('*') && t.cues[0].text.contains("zorblax"), "{to}: {t:?}");
+            assert_eq!(t.untranslated, [Untranslated { cue: 0, words: vec!["zorblax".into()] }], "{to}");
+        }
+        assert_eq!(
+            take_marks("El **gato, #casa @ 50 #1"),
+            ("El gato, casa @ 50 #1".into(), s(&["gato", "casa"]))
+        );
+    }
+
+    fn s(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
     }
 
     #[test]

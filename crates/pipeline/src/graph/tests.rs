@@ -30,6 +30,9 @@ struct Case {
     spoken: Option<Spoken>,
     approved_ms: Option<i64>,
     edited_ms: Option<i64>,
+    review_translations: bool,
+    translations_approved_ms: Option<i64>,
+    translation_edits: Vec<(Lang, i64)>,
     jobs: Vec<JobFacts>,
 }
 
@@ -44,6 +47,9 @@ impl Case {
             spoken: Some(Spoken { language: "en".into(), cues: 12 }),
             approved_ms: None,
             edited_ms: None,
+            review_translations: false,
+            translations_approved_ms: None,
+            translation_edits: Vec::new(),
             jobs: Vec::new(),
         }
     }
@@ -69,6 +75,9 @@ impl Case {
             spoken: self.spoken.clone(),
             approved_ms: self.approved_ms,
             edited_ms: self.edited_ms,
+            review_translations: self.review_translations,
+            translations_approved_ms: self.translations_approved_ms,
+            translation_edits: &self.translation_edits,
             jobs: &self.jobs,
             can_translate: &can,
         })
@@ -304,6 +313,43 @@ fn an_edit_reruns_the_translations_and_then_their_dubs() {
 
     let before = Case { edited_ms: Some(5), ..Case::new() }.jobs(&all_done()).plan();
     assert!(before.rerun.is_empty(), "an edit before the translations began changes nothing");
+}
+
+#[test]
+fn with_review_translations_the_dubs_wait_until_every_translation_is_approved() {
+    let (es, it) = (lang("es"), lang("it"));
+    let before = [(Probe, Done), (Encode, Done), (Transcribe, Done), (Captions, Done)];
+    let gated = || Case { review_translations: true, ..Case::new() };
+    let one_left = [&before[..], &[(Translate(es), Done), (Translate(it), Running)]].concat();
+    let plan = gated().jobs(&one_left).plan();
+    assert_eq!((plan.queue, plan.state), (vec![], None), "still translating: not waiting yet");
+
+    let translated = [&before[..], &[(Translate(es), Done), (Translate(it), Done)]].concat();
+    let plan = gated().jobs(&translated).plan();
+    assert_eq!(plan.queue, vec![]);
+    assert_eq!((plan.state, plan.review), (Some(VideoState::AwaitingReview), Some(Review::Translations)));
+    let waiting = Case { state: VideoState::AwaitingReview, ..gated() }.jobs(&translated).plan();
+    assert_eq!(waiting, Plan::default(), "waiting is not final");
+
+    let approved = Case { translations_approved_ms: Some(1000), ..gated() }.jobs(&translated).plan();
+    assert_eq!((approved.queue, approved.state), (vec![Dub(es), Dub(it)], None));
+
+    // One language dead: the other still waits for its review.
+    let one_dead = [&before[..], &[(Translate(es), Dead), (Translate(it), Done)]].concat();
+    let plan = gated().jobs(&one_dead).plan();
+    assert_eq!(plan.state, Some(VideoState::AwaitingReview));
+}
+
+#[test]
+fn a_reviewers_edit_of_one_language_redubs_only_that_language() {
+    let es = lang("es");
+    // all_done's dub-es starts at 70.
+    let edited = Case { state: VideoState::Completed, translation_edits: vec![(es, 1000)], ..Case::new() };
+    let plan = edited.jobs(&all_done()).plan();
+    assert_eq!(plan.rerun, vec![Dub(es)]);
+    assert_eq!(plan.state, Some(VideoState::Processing));
+    let old = Case { state: VideoState::Completed, translation_edits: vec![(es, 65)], ..Case::new() };
+    assert_eq!(old.jobs(&all_done()).plan(), Plan::default(), "already in the dub that began after it");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod transcribe;
 mod translate;
 
 pub use dub::piper_model;
+pub(crate) use translate::TranslationFile;
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use babelcast_core::{Lang, Transcript, VideoId, subtitle};
-use babelcast_jobs::{Video, VideoState};
+use babelcast_jobs::Video;
 use babelcast_media::{Package, Packager};
 use babelcast_store::CaptionFormat;
 use babelcast_store::remote::Scope;
@@ -45,12 +45,15 @@ impl Pipeline {
         hls: &Path,
     ) -> Result<Vec<String>, StageFailure> {
         let layout = self.layout();
-        let reviewing =
-            self.db.video(&video.id).await?.is_some_and(|v| v.state == VideoState::AwaitingReview);
-        if reviewing {
-            // Unreviewed captions are not published.
+        // Unreviewed captions are not published: none before the transcript's
+        // approval, no translation before the translations' approval.
+        let options = Self::options(video);
+        let events = self.db.events(&video.id, 0).await?;
+        let approved = |kind: &str| events.iter().any(|e| e.kind == kind);
+        if options.review && !approved("approved") {
             return Ok(Vec::new());
         }
+        let translations_held = options.review_translations && !approved("translations_approved");
         let mut package = Package::open(hls)?;
         let spoken = std::fs::read(layout.transcript(id))
             .ok()
@@ -65,7 +68,8 @@ impl Pipeline {
         for lang in Lang::all() {
             let vtt = layout.captions(id, lang, CaptionFormat::WebVtt);
             let has_subs = package.state().subtitles.iter().any(|t| t.language == lang);
-            if !has_subs && vtt.is_file() {
+            let held = translations_held && Some(lang) != spoken;
+            if !has_subs && !held && vtt.is_file() {
                 let text = std::fs::read_to_string(&vtt)?;
                 let cues = subtitle::vtt::read(&text)?;
                 if !cues.is_empty() {

@@ -56,7 +56,8 @@ impl<'a> SentenceCache<'a> {
     fn file(&self, engine: &str, from: Lang, to: Lang) -> PathBuf {
         self.dir.join(format!(
             "{}.json",
-            digest(&[engine.as_bytes(), from.tag().as_bytes(), to.tag().as_bytes()])
+            // "2": entries keep the engine's marks of untranslated words.
+            digest(&[b"2", engine.as_bytes(), from.tag().as_bytes(), to.tag().as_bytes()])
         ))
     }
 }

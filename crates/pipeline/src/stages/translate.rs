@@ -1,10 +1,14 @@
 //! The translate stage: the transcript's cues into one target language's caption
-//! files (and, once the package exists, its caption track).
+//! files, its translation file (what a reviewer reads and edits, with the words
+//! the engine left untranslated) and, once the package exists and unless the
+//! translations wait for review, its caption track. A reviewer's edit made
+//! against the same transcript is kept: it is that language's translation.
 
-use babelcast_core::{CaptionProfile, Lang, Transcript};
+use babelcast_core::{CaptionProfile, Cue, Lang, Transcript};
 use babelcast_jobs::Video;
 use babelcast_store::write_atomic;
 use babelcast_translate::Translator as _;
+use babelcast_translate::Untranslated;
 use serde_json::json;
 
 use super::reuse::SentenceCache;
@@ -32,12 +36,27 @@ impl Pipeline {
                 format!("{to} is the spoken language: nothing to translate"),
             ));
         }
+        let source = source_key(&transcript.cues);
+        let path = layout.translation(&id, to);
+        if let Some(kept) = TranslationFile::read(&path).filter(|t| t.edited && t.source == source) {
+            self.write_captions(&id, to, &kept.cues, &options)?;
+            if !options.review_translations {
+                self.replace_subtitles(video, to, &kept.cues).await?;
+            }
+            return Ok(StageDone {
+                cached: true,
+                data: json!({
+                    "from": from.tag(), "to": to.tag(), "cues": kept.cues.len(), "engine": kept.engine,
+                    "edited": true, "untranslated": kept.untranslated.len(),
+                }),
+            });
+        }
         let translators = self.translators();
         let engine = translators.engine(from, to).unwrap_or_default();
         // Cached by everything the result depends on: re-uploading the same
         // content with the same targets and glossary translates nothing again.
         let key = cache_key(&json!({
-            "stage": stage::TRANSLATE, "v": CACHE_VERSION, "from": from.tag(), "to": to.tag(),
+            "stage": stage::TRANSLATE, "v": CACHE_VERSION, "tv": 2, "from": from.tag(), "to": to.tag(),
             "engine": engine, "cues": transcript.cues, "glossary": options.glossary,
         }));
         let cache_file =
@@ -67,7 +86,11 @@ impl Pipeline {
             .await?
             .map_err(|e| StageFailure::from_error(&e))?;
             sentences = json!({ "sentences": asked, "translated": translated });
-            let translation = CachedTranslation { cues: done.cues, warnings: done.warnings };
+            let translation = CachedTranslation {
+                cues: done.cues,
+                warnings: done.warnings,
+                untranslated: done.untranslated,
+            };
             let json =
                 serde_json::to_vec(&translation).map_err(|e| StageFailure::transient(e.to_string()))?;
             write_atomic(&cache_file, &json)?;
@@ -76,6 +99,15 @@ impl Pipeline {
             translation
         };
         self.write_captions(&id, to, &translation.cues, &options)?;
+        let file = TranslationFile {
+            from: from.tag().to_owned(),
+            source,
+            engine: engine.clone(),
+            cues: translation.cues.clone(),
+            untranslated: translation.untranslated.clone(),
+            edited: false,
+        };
+        file.write(&path)?;
         let shown = translation.warnings.len().min(5);
         for warning in &translation.warnings[..shown] {
             self.warn(&video.id, Some(&Stage::Translate(to).to_string()), warning).await?;
@@ -84,12 +116,14 @@ impl Pipeline {
             let more = format!("{to}: {} more caption rule warnings", translation.warnings.len() - shown);
             self.warn(&video.id, None, &more).await?;
         }
-        self.replace_subtitles(video, to, &translation.cues).await?;
+        if !options.review_translations {
+            self.replace_subtitles(video, to, &translation.cues).await?;
+        }
         Ok(StageDone {
             cached,
             data: json!({
                 "from": from.tag(), "to": to.tag(), "cues": translation.cues.len(), "engine": engine,
-                "cache_key": key, "reuse": sentences,
+                "cache_key": key, "reuse": sentences, "untranslated": translation.untranslated.len(),
             }),
         })
     }
@@ -98,6 +132,42 @@ impl Pipeline {
 /// A translation as the cache keeps it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CachedTranslation {
-    cues: Vec<babelcast_core::Cue>,
+    cues: Vec<Cue>,
     warnings: Vec<String>,
+    #[serde(default)]
+    untranslated: Vec<Untranslated>,
+}
+
+/// Which transcript a translation was made from: the hash of its cues.
+pub(crate) fn source_key(cues: &[Cue]) -> String {
+    cache_key(&json!(cues))
+}
+
+/// One language's translation as the video keeps it
+/// (`videos/{id}/translations/{lang}.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct TranslationFile {
+    /// The spoken language it was translated from.
+    pub from: String,
+    /// The transcript it was made from ([`source_key`]).
+    pub source: String,
+    /// The engine that translated it.
+    pub engine: String,
+    /// Its cues.
+    pub cues: Vec<Cue>,
+    /// The cues with words the engine left untranslated.
+    pub untranslated: Vec<Untranslated>,
+    /// Whether a reviewer changed it.
+    pub edited: bool,
+}
+
+impl TranslationFile {
+    pub(crate) fn read(path: &std::path::Path) -> Option<TranslationFile> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    pub(crate) fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomic(path, &json)
+    }
 }
