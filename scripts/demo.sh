@@ -46,7 +46,7 @@ echo "video $id"
 state=processing
 while [ "$state" = processing ]; do
   sleep 1
-  status=$(curl -sf "http://127.0.0.1:$port/v1/videos/$id")
+  status=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/videos/$id")
   state=$(printf '%s' "$status" | grep -o '"state":"[a-z_]*"' | head -1 | cut -d'"' -f4)
   stages=$(printf '%s' "$status" | grep -o '"stage":"[a-z]*","state":"[a-z]*"' | sed 's/"stage":"\([a-z]*\)","state":"\([a-z]*\)"/\1=\2/' | tr '\n' ' ')
   echo "  $state: $stages"
@@ -54,6 +54,9 @@ done
 echo
 echo "$status"
 echo
-echo "Watch it (quality, audio language, captions): http://127.0.0.1:$port/watch/$id"
+# The status's watch_url is a viewer link: that video's player, nothing else.
+watch=$(printf '%s' "$status" | sed -n 's/.*"watch_url":"\([^"]*\)".*/\1/p')
+[ -n "$watch" ] || { echo "demo: the video has no player link" >&2; exit 1; }
+echo "Watch it (quality, audio language, captions): http://127.0.0.1:$port$watch"
 echo "The server keeps running; Ctrl-C stops it."
 wait "$server"

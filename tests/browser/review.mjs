@@ -4,6 +4,7 @@
 // saves, clicks a cue to seek, and approves. Prints ONE JSON object.
 //
 // Usage: node tests/browser/review.mjs URL TOKEN NEW_TEXT
+//   (TOKEN `-`: none typed in; the URL is a review link, which is all the page needs)
 // Exit status: 0 once the JSON is printed; 2 on bad usage; 3 when the browser could
 // not run.
 
@@ -31,8 +32,10 @@ try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => report.errors.push(`page error: ${e.message}`));
   await page.goto(url);
-  await page.fill('#token', token);
-  await page.dispatchEvent('#token', 'change');
+  if (token !== '-') {
+    await page.fill('#token', token);
+    await page.dispatchEvent('#token', 'change');
+  }
   await page.waitForSelector('.cue textarea', { timeout: 30000 });
   report.cues = await page.locator('.cue').count();
   const first = page.locator('.cue textarea').first();

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use babelcast_core::Secret;
 use babelcast_media::LadderConfig;
 use babelcast_pipeline::PipelineConfig;
 pub use babelcast_pipeline::SpeechConfig;
@@ -57,18 +58,30 @@ pub struct ServerSection {
     /// The database: unset for the SQLite file `<data_dir>/babelcast.db`, or a URL,
     /// `postgres://USER:PASSWORD@HOST/DB` to share jobs and events among several
     /// API nodes and workers (which must then share the data folder too).
+    /// Printed `[redacted]` (it may hold a password).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub database_url: Option<String>,
-    /// The bearer token for uploads. Unset: one is generated on first start, saved
-    /// as `<data_dir>/api-token` and printed.
+    pub database_url: Option<Secret>,
+    /// The admin token (everything). Unset: one is generated on first start,
+    /// saved as `<data_dir>/api-token` (0600) and printed that once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// The key playback links are signed with. Unset: one is generated on first
-    /// start and saved as `<data_dir>/signing-key`. Set it to the same value on
+    pub token: Option<Secret>,
+    /// The key playback URLs and per-video links are signed with. Unset: one is
+    /// generated on first start and saved as `<data_dir>/signing-key`
+    /// (`babelcast signing-key rotate` replaces it). Set it to the same value on
     /// every API node that does not share the data folder (with `[s3]`), so a link
-    /// one node signed plays through any other.
+    /// one node signed works through any other.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_key: Option<String>,
+    pub signing_key: Option<Secret>,
+    /// How long a retired signing key (`<data_dir>/signing-key.retired`) still
+    /// verifies after a rotation, seconds: at least the longest link's life.
+    pub signing_key_grace_secs: u64,
+    /// How long a viewer or review link works unless its creator says, seconds.
+    pub link_ttl_secs: u64,
+    /// The longest a viewer or review link may work, seconds.
+    pub max_link_ttl_secs: u64,
+    /// Sites (`https://host[:port]`) whose players may fetch the signed package
+    /// (CORS on `/v1/play/...`); none by default.
+    pub cors_origins: Vec<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
     /// Worker tasks running stages in this process.
@@ -95,6 +108,10 @@ impl Default for ServerSection {
             database_url: None,
             token: None,
             signing_key: None,
+            signing_key_grace_secs: 30 * 24 * 3600,
+            link_ttl_secs: 7 * 24 * 3600,
+            max_link_ttl_secs: 30 * 24 * 3600,
+            cors_origins: Vec::new(),
             max_upload_bytes: 8 << 30,
             workers: 2,
             lease_secs: 30,
@@ -290,6 +307,28 @@ mod tests {
             jail.create_file("babelcast.toml", "[s3]\nendpoint = \"http://x\"\nbucket = \"b\"\n")?;
             let err = Config::load(None, &FlagOverrides::default()).expect_err("no keys");
             assert!(err.to_string().contains("access_key_id"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_in_the_printed_configuration() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "babelcast.toml",
+                "[server]\ntoken = \"tok-SECRET-1\"\nsigning_key = \"key-SECRET-2\"\n\
+                 database_url = \"postgres://u:pw-SECRET-3@db/b\"\n\
+                 [[server.webhooks]]\nurl = \"http://hook\"\nsecret = \"hook-SECRET-4\"\n\
+                 [s3]\nendpoint = \"http://s3\"\nbucket = \"b\"\naccess_key_id = \"id\"\n\
+                 secret_access_key = \"s3-SECRET-5\"\n",
+            )?;
+            let c = Config::load(None, &FlagOverrides::default()).expect("loads");
+            assert_eq!(c.server.token.as_ref().map(Secret::expose), Some("tok-SECRET-1"), "read as given");
+            let shown = [format!("{c:?}"), toml::to_string_pretty(&c).expect("toml")];
+            for text in shown {
+                assert!(!text.contains("SECRET"), "{text}");
+                assert!(text.contains("[redacted]"), "{text}");
+            }
             Ok(())
         });
     }

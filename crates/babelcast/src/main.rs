@@ -1,6 +1,7 @@
 //! `babelcast`: caption, translate and dub a video into one adaptive HLS package,
 //! on your own machines.
 
+mod access_cmd;
 mod config;
 mod models_cmd;
 mod package_cmd;
@@ -101,8 +102,25 @@ enum Command {
     /// List the voices dubbing can use, per language, and which one each language
     /// gets.
     Voices,
-    /// Print the effective configuration as TOML.
+    /// Print the effective configuration as TOML (secrets shown as [redacted]).
     Config,
+    /// Create, list and revoke API keys (with scopes: upload, read, review,
+    /// metrics, admin) on the server's database.
+    Keys {
+        #[command(subcommand)]
+        action: access_cmd::KeysAction,
+        /// The server's data folder [config: server.data_dir].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Rotate the key playback URLs and per-video links are signed with.
+    SigningKey {
+        #[command(subcommand)]
+        action: access_cmd::SigningKeyAction,
+        /// The server's data folder [config: server.data_dir].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -192,6 +210,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { action, data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+            runtime.block_on(access_cmd::keys(&config, &data_dir, action))
+        }
+        Command::SigningKey { action, data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+            access_cmd::signing_key(&config, &data_dir, action)
         }
     }
 }

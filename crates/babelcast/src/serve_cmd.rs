@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use babelcast_jobs::{Db, VideoState};
 use babelcast_pipeline::{ALL_STAGES, Pipeline, VideoOptions, WorkerPool};
-use babelcast_server::{ServerConfig, Signer};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -70,22 +69,6 @@ pub struct RunArgs {
     pub replace_audio: bool,
 }
 
-/// Reads a secret from `path`, or creates it with `len` random bytes (hex), 0600.
-/// Returns it and whether it was created.
-fn secret_file(path: &Path, len: usize) -> anyhow::Result<(String, bool)> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let text = text.trim().to_owned();
-        if !text.is_empty() {
-            return Ok((text, false));
-        }
-    }
-    let bytes: Vec<u8> = (0..len).map(|_| fastrand::u8(..)).collect();
-    let secret = hex::encode(bytes);
-    babelcast_store::write_atomic_mode(path, secret.as_bytes(), 0o600)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok((secret, true))
-}
-
 /// Fails at start, with the fix, when this process will run transcription and a
 /// model it loads is missing or damaged.
 fn require_speech_models(config: &Config, stages: &[&str]) -> anyhow::Result<()> {
@@ -101,7 +84,7 @@ async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Pipeline> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let data_dir = std::path::absolute(data_dir)?;
     let db = match &config.server.database_url {
-        Some(url) => Db::connect(url).await?,
+        Some(url) => Db::connect(url.expose()).await?,
         None => Db::open(&data_dir.join("babelcast.db")).await?,
     };
     let pipeline = Pipeline::new(db, config.pipeline(&data_dir))?;
@@ -128,27 +111,7 @@ pub fn serve(
         let data_dir = args.data_dir.unwrap_or_else(|| config.server.data_dir.clone());
         let pipeline = open(config, &data_dir).await?;
         let data_dir = pipeline.config().data_dir.clone();
-        let token = match &config.server.token {
-            Some(token) => token.clone(),
-            None => {
-                let path = data_dir.join("api-token");
-                let (token, created) = secret_file(&path, 24)?;
-                if created {
-                    println!("generated the API token (saved in {}): {token}", path.display());
-                }
-                token
-            }
-        };
-        let key = match &config.server.signing_key {
-            Some(key) => key.clone(),
-            None => secret_file(&data_dir.join("signing-key"), 32)?.0,
-        };
-        let server = ServerConfig {
-            token,
-            signer: Signer::new(key.into_bytes()),
-            max_upload_bytes: config.server.max_upload_bytes,
-            playback_ttl: Duration::from_secs(config.server.playback_ttl_secs),
-        };
+        let server = crate::access_cmd::server_config(config, &data_dir)?;
         let watch = match &args.watch {
             Some(dir) => Some(babelcast_server::watch_folder::check(dir, &data_dir)?),
             None => None,

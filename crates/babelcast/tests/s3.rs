@@ -102,7 +102,7 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
     let id = accepted["id"].as_str().unwrap_or_else(|| panic!("accepted: {accepted}")).to_owned();
     let started = Instant::now();
     let status = loop {
-        let status = curl(&[&format!("{url}/v1/videos/{id}")]);
+        let status = curl(&["-H", "Authorization: Bearer secret", &format!("{url}/v1/videos/{id}")]);
         if ["completed", "completed_with_warnings", "failed"]
             .contains(&status["state"].as_str().unwrap_or_default())
         {
@@ -160,7 +160,7 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
     // The one master, as the API node serves it from the bucket, names both
     // caption tracks and the dub: both made on one worker, packaged under the
     // database's lock.
-    let playback = curl(&[&format!("{url}/v1/videos/{id}/playback")]);
+    let playback = curl(&["-H", "Authorization: Bearer secret", &format!("{url}/v1/videos/{id}/playback")]);
     let master_url = format!("{url}{}", playback["url"].as_str().expect("url"));
     let master =
         Command::new("curl").args(["-s", "--max-time", "30", &master_url]).output().expect("curl").stdout;

@@ -106,7 +106,7 @@ fn three_workers_on_postgres_lose_nothing_when_one_is_killed_and_one_restarted()
     let started = Instant::now();
     for id in &ids {
         loop {
-            let video = curl(&[&format!("{url}/v1/videos/{id}")]);
+            let video = curl(&["-H", "Authorization: Bearer secret", &format!("{url}/v1/videos/{id}")]);
             if video["state"] != "processing" {
                 assert_eq!(video["state"], "completed", "{video}");
                 break;

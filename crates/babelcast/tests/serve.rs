@@ -102,7 +102,7 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
     let (mut server, url) = serve(dir);
     let started = Instant::now();
     let video = loop {
-        let video = curl(&[&format!("{url}/v1/videos/{id}")]);
+        let video = curl(&["-H", "Authorization: Bearer secret", &format!("{url}/v1/videos/{id}")]);
         if video["state"] != "processing" {
             break video;
         }
@@ -145,7 +145,8 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
     assert!(partials.is_empty(), "leftovers: {partials:?}");
     assert_eq!(std::fs::read_dir(&cache).expect("cache").count(), 1, "one encode output, no duplicate");
     let sse = Command::new("curl")
-        .args(["-s", "--max-time", "30", &format!("{url}/v1/videos/{id}/events")])
+        .args(["-s", "--max-time", "30", "-H", "Authorization: Bearer secret"])
+        .arg(format!("{url}/v1/videos/{id}/events"))
         .output()
         .expect("curl");
     let sse = String::from_utf8_lossy(&sse.stdout);
@@ -155,7 +156,9 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
     // The player page, in a real browser: quality levels, the caption track, and
     // cues once CC is on.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/check-watch.mjs");
-    let out = Command::new("node").arg(script).arg(format!("{url}/watch/{id}")).output().expect("node");
+    // Through the viewer link the status hands out: the page needs nothing else.
+    let watch = video["watch_url"].as_str().expect("a viewer link").to_owned();
+    let out = Command::new("node").arg(script).arg(format!("{url}{watch}")).output().expect("node");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page: Value = serde_json::from_slice(&out.stdout).expect("json");
     let report = serde_json::to_string_pretty(&page).unwrap_or_default();

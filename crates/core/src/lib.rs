@@ -16,6 +16,7 @@ mod error;
 mod id;
 mod lang;
 mod media;
+pub mod secret;
 pub mod subtitle;
 mod transcript;
 
@@ -25,5 +26,6 @@ pub use error::{ErrorCode, Retry};
 pub use id::{InvalidVideoId, VideoId};
 pub use lang::{Lang, UnknownLang};
 pub use media::{AudioStream, MediaFacts, SubtitleStream, VideoStream};
+pub use secret::Secret;
 pub use subtitle::{SubtitleError, SubtitleFormat};
 pub use transcript::{Transcript, Word};

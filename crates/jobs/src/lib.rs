@@ -27,7 +27,8 @@
 //! complete on disk, so a crash never leaves a key pointing at half a file.
 //!
 //! **Where the SQL is.** `queue` (jobs), `videos` (videos and their warnings),
-//! `events` (the event log), `cache` (the stage cache and small values); this file
+//! `events` (the event log), `cache` (the stage cache and small values), `keys`
+//! (API keys and per-video link generations); this file
 //! holds the types, opening and migrating, locks and wake-ups.
 //!
 //! **Why not a queue crate.** apalis 1.0 (apalis-postgres / apalis-sqlite 1.0.0)
@@ -48,8 +49,11 @@
 
 mod cache;
 mod events;
+mod keys;
 mod queue;
 mod videos;
+
+pub use keys::ApiKey;
 
 use std::path::Path;
 use std::str::FromStr;

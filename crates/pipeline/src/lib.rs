@@ -228,10 +228,11 @@ fn extension_for(container: &str) -> &'static str {
     }
 }
 
-/// A new random video id: 32 hex digits.
-fn new_video_id() -> VideoId {
-    let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
-    hex::encode(bytes).parse().unwrap_or_else(|_| unreachable!("hex digits are a valid id"))
+/// A new video id: 32 hex digits from the operating system's random generator
+/// (ids are in links: the next ones must not be guessable from earlier ones).
+fn new_video_id() -> std::io::Result<VideoId> {
+    let hex = babelcast_core::secret::random_hex(16).map_err(std::io::Error::other)?;
+    Ok(hex.parse().unwrap_or_else(|_| unreachable!("hex digits are a valid id")))
 }
 
 impl Pipeline {
@@ -370,7 +371,7 @@ impl Pipeline {
         if facts.video.is_empty() {
             return Err(IngestError::NoVideo);
         }
-        let id = new_video_id();
+        let id = new_video_id()?;
         let ext = extension_for(&facts.container);
         let layout = self.layout();
         let target = layout.source(&id, ext);

@@ -1,30 +1,40 @@
 //! The HTTP side of babelcast: the API (`/v1/...`), signed playback of packages,
-//! the player page (`/watch/{id}`), server-sent events, metrics, the OpenAPI
+//! the player and review pages, server-sent events, metrics, the OpenAPI
 //! description, webhooks out and the watch folder in.
 //!
-//! Reads are open; writes (`POST /v1/videos`) need the bearer token. Uploads are
-//! streamed to a file inside the data folder (never held in memory) with a size
-//! limit, hashed on the way, and then checked by probing their content.
+//! Every route has an access rule in the route table (`routes`), checked before
+//! its handler (`access`): API keys with scopes, the admin token, and per-video
+//! viewer and review links. Uploads are streamed to a file inside the data folder
+//! (never held in memory) with a size limit, hashed on the way, and then checked
+//! by probing their content.
 //!
-//! One file per concern: `videos` (upload, status, events), `playback`, `review`,
-//! `pages`, `operations` (metrics, health, OpenAPI), `error`; this file holds the
-//! router, the OpenAPI document and the token check.
+//! One file per concern: `routes` (the table and the router), `access` (the
+//! rules), `credentials` (keys and links), `videos` (upload, status, events),
+//! `playback`, `review`, `pages`, `operations` (metrics, health), `error`; this
+//! file holds the configuration and the OpenAPI document.
 
+mod access;
+mod credentials;
 mod error;
 mod operations;
 mod pages;
 mod playback;
 mod review;
+mod routes;
 mod signing;
 mod videos;
 pub mod watch_folder;
 pub mod webhooks;
 
+pub use access::{Rule, Scope};
+use credentials::*;
+pub use credentials::{CreatedKey, CreatedLink, new_key};
 pub use error::*;
 use operations::*;
 use pages::*;
 pub use playback::*;
 use review::*;
+pub use routes::{Route, router, routes};
 pub use videos::*;
 
 use std::convert::Infallible;
@@ -37,9 +47,8 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use babelcast_core::{ErrorCode, VideoId};
+use babelcast_core::{ErrorCode, Secret, VideoId};
 use babelcast_jobs::{Event, JobState};
 use babelcast_pipeline::{IngestError, Pipeline, VideoOptions};
 use babelcast_store::remote::RemoteError;
@@ -49,19 +58,40 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use utoipa::{OpenApi, ToSchema};
 
-pub use signing::{Signer, TokenError, webhook_signature};
+pub use signing::{Link, LinkKind, Signer, TokenError, webhook_signature};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The bearer token write endpoints require.
-    pub token: String,
-    /// Signs playback links.
+    /// The admin token: everything.
+    pub token: Secret,
+    /// Signs playback URLs and per-video links.
     pub signer: Signer,
     /// The largest upload accepted, bytes.
     pub max_upload_bytes: u64,
-    /// How long a playback link works.
+    /// How long a playback URL works.
     pub playback_ttl: Duration,
+    /// How long a per-video link works unless its creator says.
+    pub link_ttl: Duration,
+    /// The longest a per-video link may work.
+    pub max_link_ttl: Duration,
+    /// Sites whose players may fetch the signed package (CORS); none by default.
+    pub cors_origins: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The defaults for everything but the two secrets.
+    pub fn new(token: Secret, signer: Signer) -> ServerConfig {
+        ServerConfig {
+            token,
+            signer,
+            max_upload_bytes: 8 << 30,
+            playback_ttl: Duration::from_secs(6 * 3600),
+            link_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_link_ttl: Duration::from_secs(30 * 24 * 3600),
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -89,8 +119,15 @@ struct AppState {
         put_transcript,
         approve,
         review_page,
+        review_link_page,
         get_translation,
-        put_translation
+        put_translation,
+        create_key,
+        list_keys,
+        revoke_key,
+        create_view_link,
+        create_review_link,
+        revoke_links
     ),
     components(schemas(
         Accepted,
@@ -101,21 +138,54 @@ struct AppState {
         Playback,
         ErrorBody,
         ErrorDetail,
-        VideoOptionsDoc
+        VideoOptionsDoc,
+        CreatedKey,
+        CreatedLink,
+        NewKey,
+        NewLink,
+        LinkKind,
+        Scope
     )),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
-/// Declares the `bearer` security scheme the upload route names.
+/// Declares the `bearer` security scheme, and puts each route's access rule from
+/// the route table on its operation: its security, and an "Access:" line.
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        let bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The admin token, an API key (`bk_...`, with scopes) or a per-video link's token (`bl_...`)",
+            ))
+            .build();
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        for route in routes().into_iter().filter(|r| r.documented) {
+            let path = route.path.replace("{*", "{");
+            let Some(item) = openapi.paths.paths.get_mut(&path) else { continue };
+            let operation = match route.method.as_str() {
+                "GET" => item.get.as_mut(),
+                "POST" => item.post.as_mut(),
+                "PUT" => item.put.as_mut(),
+                "DELETE" => item.delete.as_mut(),
+                _ => None,
+            };
+            let Some(operation) = operation else { continue };
+            let access = format!("Access: {}.", routes::describe(route.rule));
+            operation.description = Some(match operation.description.take() {
+                Some(text) if !text.is_empty() => format!("{text}\n\n{access}"),
+                _ => access,
+            });
+            operation.security = match route.rule {
+                Rule::Public | Rule::Signed => None,
+                _ => Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]),
+            };
+        }
     }
 }
 
@@ -124,84 +194,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The routes the OpenAPI description documents (axum's syntax: `{*path}` is the
-/// rest of the path). The router is built from these names, and a test checks the
-/// description lists exactly them.
-pub const DOCUMENTED_ROUTES: &[&str] = &[
-    "/v1/videos",
-    "/v1/videos/{id}",
-    "/v1/videos/{id}/events",
-    "/v1/videos/{id}/playback",
-    "/v1/play/{id}/{token}/{*path}",
-    "/watch/{id}",
-    "/metrics",
-    "/healthz",
-    "/v1/videos/{id}/transcript",
-    "/v1/videos/{id}/approve",
-    "/review/{id}",
-    "/v1/videos/{id}/translations/{lang}",
-];
-
-/// The whole HTTP application.
-pub fn router(pipeline: Pipeline, config: ServerConfig) -> Router {
-    let state = AppState { pipeline, config: Arc::new(config) };
-    let [
-        videos,
-        video,
-        events,
-        playback_route,
-        play,
-        watch,
-        metrics_route,
-        health_route,
-        transcript_route,
-        approve_route,
-        review_route,
-        translation_route,
-    ] = DOCUMENTED_ROUTES
-    else {
-        unreachable!("twelve routes")
-    };
-    Router::new()
-        .route(videos, post(upload))
-        .route(video, get(video_status))
-        .route(events, get(video_events))
-        .route(playback_route, get(playback))
-        .route(play, get(play_file))
-        .route(watch, get(watch_page))
-        .route(metrics_route, get(metrics))
-        .route(health_route, get(health))
-        .route(transcript_route, get(get_transcript).put(put_transcript))
-        .route(approve_route, post(approve))
-        .route(review_route, get(review_page))
-        .route(translation_route, get(get_translation).put(put_translation))
-        .route("/assets/hls.min.js", get(hls_js))
-        .route("/openapi.json", get(openapi_json))
-        // Uploads are streamed to disk with their own limit; the body limit must not
-        // cut them short.
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
-}
-
 fn now_secs() -> i64 {
     babelcast_jobs::now_ms() / 1000
-}
-
-fn check_token(headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "token_missing",
-            "send Authorization: Bearer <token>",
-        )),
-        // Compare hashes: constant time in the token's content.
-        Some(given) if Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid", "the bearer token is wrong")),
-    }
 }
 
 fn parse_id(id: &str) -> Result<VideoId, ApiError> {

@@ -1,53 +1,87 @@
-//! The web pages: the player (`/watch/{id}`) with embedded hls.js, and the
-//! transcript review page.
+//! The web pages: the player (`/watch/{id}/{link}`) with embedded hls.js, and the
+//! review page (`/review/{id}`, `/review/{id}/{link}`). The pages are shells that
+//! hold no data (not even the source's name) and no key: their scripts, served
+//! as files, read the video and the link from the page's own address and ask
+//! the API with it. A content security policy allows scripts from babelcast only.
 
 use super::*;
 
 /// The hls.js build the player page uses, embedded at build time.
 pub(crate) const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
 pub(crate) const WATCH_PAGE: &str = include_str!("watch.html");
+pub(crate) const WATCH_JS: &str = include_str!("watch.js");
 pub(crate) const REVIEW_PAGE: &str = include_str!("review.html");
+pub(crate) const REVIEW_JS: &str = include_str!("review.js");
 
-/// The player page: hls.js with quality, audio-language and caption selection.
-#[utoipa::path(get, path = "/watch/{id}", tag = "pages",
-    params(("id" = String, Path, description = "The video id")),
-    responses((status = 200, description = "HTML", content_type = "text/html"), (status = 404, body = ErrorBody)))]
-pub(crate) async fn watch_page(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Html<String>, ApiError> {
-    page(&state, &id, WATCH_PAGE).await
+/// The pages' policy: scripts, styles' files, media and API calls from babelcast
+/// itself (styles may be inline; scripts may not); hls.js's media come as blobs.
+/// With presigned playback from a bucket, its segments come from there.
+fn policy(state: &AppState) -> String {
+    let media = state
+        .pipeline
+        .remote()
+        .filter(|r| r.presigned_playback())
+        .map(|r| format!(" {}", r.origin()))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         media-src 'self' blob:{media}; connect-src 'self'{media}; worker-src 'self' blob:; \
+         img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
 }
 
-/// A page template with the video's id and (escaped) name filled in.
-pub(crate) async fn page(state: &AppState, id: &str, template: &str) -> Result<Html<String>, ApiError> {
-    let id = parse_id(id)?;
-    let video =
-        state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
-    let title = html_escape(&video.source_name);
-    Ok(Html(template.replace("{{ID}}", id.as_str()).replace("{{TITLE}}", &title)))
+fn page(state: &AppState, html: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, policy(state)),
+            (header::REFERRER_POLICY, "no-referrer".to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Html(html),
+    )
+        .into_response()
 }
 
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-pub(crate) async fn hls_js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "public, max-age=86400")], HLS_JS)
+/// The player page of one video, opened by a viewer link.
+#[utoipa::path(get, path = "/watch/{id}/{link}", tag = "pages",
+    params(("id" = String, Path, description = "The video id"),
+        ("link" = String, Path, description = "A viewer link's token")),
+    responses((status = 200, description = "HTML", content_type = "text/html")))]
+pub(crate) async fn watch_page(State(state): State<AppState>) -> Response {
+    page(&state, WATCH_PAGE)
 }
 
 /// The review page: the player beside the editable cues, rule checks as you type,
-/// save and approve.
+/// save and approve; asks for an API token or key.
 #[utoipa::path(get, path = "/review/{id}", tag = "pages",
     params(("id" = String, Path, description = "The video id")),
-    responses((status = 200, description = "HTML", content_type = "text/html"), (status = 404, body = ErrorBody)))]
-pub(crate) async fn review_page(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Html<String>, ApiError> {
-    page(&state, &id, REVIEW_PAGE).await
+    responses((status = 200, description = "HTML", content_type = "text/html")))]
+pub(crate) async fn review_page(State(state): State<AppState>) -> Response {
+    page(&state, REVIEW_PAGE)
+}
+
+/// The review page opened by a review link: needs nothing else.
+#[utoipa::path(get, path = "/review/{id}/{link}", tag = "pages",
+    params(("id" = String, Path, description = "The video id"),
+        ("link" = String, Path, description = "A review link's token")),
+    responses((status = 200, description = "HTML", content_type = "text/html")))]
+pub(crate) async fn review_link_page(State(state): State<AppState>) -> Response {
+    page(&state, REVIEW_PAGE)
+}
+
+fn script(body: &'static [u8]) -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "public, max-age=3600")], body)
+        .into_response()
+}
+
+pub(crate) async fn hls_js() -> Response {
+    script(HLS_JS)
+}
+
+pub(crate) async fn watch_js() -> Response {
+    script(WATCH_JS.as_bytes())
+}
+
+pub(crate) async fn review_js() -> Response {
+    script(REVIEW_JS.as_bytes())
 }

@@ -34,7 +34,7 @@ pub struct VideoStatus {
     pub error: Option<String>,
     /// Outputs that exist, as paths relative to the data folder.
     pub outputs: Outputs,
-    /// The player page, once playable.
+    /// The player page, once playable: a fresh viewer link (`server.link_ttl_secs`).
     pub watch_url: Option<String>,
     /// Each target language translated so far.
     pub translations: Vec<TranslationStatus>,
@@ -116,14 +116,8 @@ pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm"];
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 413, description = "Larger than the configured limit", body = ErrorBody),
         (status = 415, description = "Not a video file name", body = ErrorBody),
-        (status = 422, description = "Not a usable video", body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(crate) async fn upload(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    mut form: Multipart,
-) -> Result<Response, ApiError> {
-    check_token(&headers, &state.config.token)?;
+        (status = 422, description = "Not a usable video", body = ErrorBody)))]
+pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -> Result<Response, ApiError> {
     let pipeline = &state.pipeline;
     let mut options = VideoOptions::default();
     let mut stored: Option<(tempfile::TempPath, String, String)> = None;
@@ -252,7 +246,10 @@ pub(crate) async fn video_status(
         .collect();
     captions.sort();
     outputs.captions = captions;
-    let watch_url = outputs.master.is_some().then(|| format!("/watch/{id}"));
+    let watch_url = match outputs.master {
+        Some(_) => Some(link(&state, &id, LinkKind::View, state.config.link_ttl).await?.url),
+        None => None,
+    };
     let translations = pipeline
         .translations(&video)
         .await?

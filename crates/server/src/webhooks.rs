@@ -29,8 +29,8 @@ pub const MAX_TRIES: u32 = 6;
 pub struct Webhook {
     /// Where to POST.
     pub url: String,
-    /// The HMAC secret shared with the receiver.
-    pub secret: String,
+    /// The HMAC secret shared with the receiver (never printed: `[redacted]`).
+    pub secret: babelcast_core::Secret,
 }
 
 /// Delivers events to `hooks` until `stop` turns true. `first_backoff` is the delay
@@ -140,7 +140,10 @@ async fn deliver(
             .header("content-type", "application/json")
             .header("x-babelcast-event", &event.kind)
             .header("x-babelcast-timestamp", timestamp.to_string())
-            .header("x-babelcast-signature", webhook_signature(hook.secret.as_bytes(), timestamp, &body))
+            .header(
+                "x-babelcast-signature",
+                webhook_signature(hook.secret.expose().as_bytes(), timestamp, &body),
+            )
             .body(body.clone())
             .send()
             .await;

@@ -44,8 +44,10 @@ async fn two_api_nodes_deliver_each_event_once() {
         )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let hook =
-        Webhook { url: format!("http://{}/hook", listener.local_addr().expect("addr")), secret: "s".into() };
+    let hook = Webhook {
+        url: format!("http://{}/hook", listener.local_addr().expect("addr")),
+        secret: babelcast_core::Secret::new("s"),
+    };
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (stop, stopped) = tokio::sync::watch::channel(false);

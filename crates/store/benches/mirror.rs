@@ -16,6 +16,8 @@ fn mib_per_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs
 }
 
+// Reproducible test data from a seed, not a secret: the one place fastrand may run.
+#[allow(clippy::disallowed_methods)]
 fn write(root: &Path, rel: &str, len: usize, seed: u64) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");

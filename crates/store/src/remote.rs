@@ -60,8 +60,8 @@ pub struct S3Config {
     pub region: String,
     /// The access key id.
     pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: String,
+    /// The secret access key (never printed: `[redacted]`).
+    pub secret_access_key: babelcast_core::Secret,
     /// Address the bucket in the path (`endpoint/bucket/key`) rather than as a host
     /// name (`bucket.endpoint/key`); most self-hosted stores want this.
     #[serde(default = "yes")]
@@ -147,6 +147,16 @@ struct Entry {
 
 type Manifest = BTreeMap<String, Entry>;
 
+/// The origin of `endpoint` (with the bucket as a subdomain when virtual-hosted).
+fn origin_of(endpoint: &str, bucket_host: Option<&str>) -> String {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+    let host = rest.split('/').next().unwrap_or(rest);
+    match bucket_host {
+        Some(bucket) => format!("{scheme}://{bucket}.{host}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
 /// A bucket mirrored into a local working folder.
 #[derive(Debug, Clone)]
 pub struct Remote {
@@ -154,6 +164,7 @@ pub struct Remote {
     local: PathBuf,
     name: String,
     presigned_playback: bool,
+    origin: String,
     folders: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -166,7 +177,7 @@ impl Remote {
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key)
+            .with_secret_access_key(config.secret_access_key.expose())
             .with_virtual_hosted_style_request(!config.path_style)
             .with_allow_http(config.endpoint.starts_with("http://"))
             .build()
@@ -176,6 +187,7 @@ impl Remote {
             local: local.to_owned(),
             name,
             presigned_playback: config.presigned_playback,
+            origin: origin_of(&config.endpoint, (!config.path_style).then_some(config.bucket.as_str())),
             folders: Arc::default(),
         })
     }
@@ -183,6 +195,12 @@ impl Remote {
     /// The store, for messages: `s3 bucket B at URL`.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Where browsers fetch presigned URLs from (`scheme://host[:port]`), for the
+    /// pages' content security policy.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Whether playback redirects segments to presigned URLs.

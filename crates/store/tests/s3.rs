@@ -12,8 +12,7 @@ use babelcast_store::remote::{MULTIPART_ABOVE, Remote, Scope};
 use common::s3_server;
 
 fn folder() -> String {
-    let bytes: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
-    format!("videos/{}", hex::encode(bytes))
+    format!("videos/{}", babelcast_core::secret::random_hex(16).expect("os random"))
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) {
@@ -115,7 +114,7 @@ async fn presigned_urls_read_for_their_time_and_nothing_else() {
 async fn a_wrong_secret_or_bucket_is_reported_at_the_check_naming_the_store() {
     let a = tempfile::tempdir().expect("tmp");
     let mut config = s3_server();
-    config.secret_access_key = "f".repeat(64);
+    config.secret_access_key = babelcast_core::Secret::new("f".repeat(64));
     let err = Remote::s3(&config, a.path()).expect("remote").check().await.expect_err("wrong secret");
     assert!(err.to_string().contains("s3 bucket babelcast-test at http://127.0.0.1:39000"), "{err}");
     let mut config = s3_server();

@@ -9,7 +9,9 @@ pub fn s3_server() -> S3Config {
         bucket: "babelcast-test".into(),
         region: "garage".into(),
         access_key_id: "GK0123456789abcdef01234567".into(),
-        secret_access_key: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+        secret_access_key: babelcast_core::Secret::new(
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
         path_style: true,
         presigned_playback: false,
     }
