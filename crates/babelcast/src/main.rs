@@ -110,7 +110,7 @@ enum Command {
         #[command(subcommand)]
         action: access_cmd::KeysAction,
         /// The server's data folder [config: server.data_dir].
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
     },
     /// Rotate the key playback URLs and per-video links are signed with.
@@ -118,7 +118,7 @@ enum Command {
         #[command(subcommand)]
         action: access_cmd::SigningKeyAction,
         /// The server's data folder [config: server.data_dir].
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
     },
 }

@@ -36,3 +36,55 @@ fn a_typo_in_the_environment_is_an_error_naming_the_key() {
     let line = one_line_error(&out);
     assert!(line.contains("ffporbe"), "{line}");
 }
+
+#[test]
+fn config_prints_no_secret_and_neither_does_a_verbose_log() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("babelcast.toml"),
+        "[server]\ntoken = \"tok-SECRET\"\nsigning_key = \"key-SECRET\"\n\
+         database_url = \"postgres://u:pw-SECRET@db/b\"\n",
+    )
+    .expect("write");
+    let out = babelcast(tmp.path()).args(["-v", "config"]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("SECRET"), "{all}");
+    assert!(all.contains("token = \"[redacted]\""), "{all}");
+}
+
+#[test]
+fn keys_are_created_shown_once_listed_without_secrets_and_revoked_and_the_signing_key_rotates() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let run = |args: &[&str]| {
+        let out = babelcast(tmp.path()).args(args).arg("--data-dir").arg(&data).output().expect("runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    std::fs::create_dir_all(&data).expect("data");
+    let created = run(&["keys", "create", "ingest bot", "--scopes", "upload,read"]);
+    let key = created.lines().last().expect("the key").trim().to_owned();
+    assert!(key.starts_with("bk_"), "{created}");
+    let id = key.split('_').nth(1).expect("id").to_owned();
+    let listed = run(&["keys", "list"]);
+    assert!(listed.contains(&id) && listed.contains("upload,read") && listed.contains("active"), "{listed}");
+    assert!(!listed.contains(key.rsplit('_').next().expect("secret")), "no secret listed: {listed}");
+    run(&["keys", "revoke", &id]);
+    assert!(run(&["keys", "list"]).contains("revoked"));
+    let refused = babelcast(tmp.path())
+        .args(["keys", "create", "x", "--scopes", "root", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("unknown scope"));
+
+    let before = std::fs::read_to_string(data.join("signing-key")).unwrap_or_default();
+    run(&["signing-key", "rotate"]);
+    let after = std::fs::read_to_string(data.join("signing-key")).expect("new key");
+    let retired = std::fs::read_to_string(data.join("signing-key.retired")).expect("retired");
+    assert_ne!(before, after);
+    let old = retired.lines().last().and_then(|l| l.split(' ').next()).expect("the old key");
+    assert!(before.is_empty() || old == before.trim(), "{retired}");
+    assert_eq!(old.len(), 64, "the old key is kept for its grace period");
+}
