@@ -83,6 +83,29 @@ impl Db {
         rows.iter().map(video_from).collect()
     }
 
+    /// One page of videos, newest first: those created before `before` (a
+    /// `(created_ms, id)` cursor from the previous page), in `state` if given.
+    pub async fn list_videos(
+        &self,
+        state: Option<VideoState>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Video>, DbError> {
+        let (at, id) = before.unwrap_or((i64::MAX, ""));
+        let rows = sqlx::query(
+            "SELECT * FROM videos
+             WHERE ($1 = '' OR state = $1) AND (created_ms < $2 OR (created_ms = $2 AND id < $3) OR $3 = '')
+             ORDER BY created_ms DESC, id DESC LIMIT $4",
+        )
+        .bind(state.map_or("", |s| s.as_str()))
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(video_from).collect()
+    }
+
     /// Sets a video's state (and error).
     pub async fn set_video_state(
         &self,
@@ -136,8 +159,36 @@ impl Db {
     /// Adds a warning to a video (once: the same text is not repeated). True if it
     /// was new.
     pub async fn add_warning(&self, id: &str, warning: &str) -> Result<bool, DbError> {
+        self.edit_warnings(id, |warnings| {
+            let new = !warnings.iter().any(|w| w == warning);
+            if new {
+                warnings.push(warning.to_owned());
+            }
+            new
+        })
+        .await
+    }
+
+    /// Takes back the warnings that contain `text` (their cause was fixed, e.g. a
+    /// stage that died ran again); says whether there were any.
+    pub async fn remove_warnings(&self, id: &str, text: &str) -> Result<bool, DbError> {
+        self.edit_warnings(id, |warnings| {
+            let before = warnings.len();
+            warnings.retain(|w| !w.contains(text));
+            warnings.len() != before
+        })
+        .await
+    }
+
+    /// Changes a video's warnings in one transaction; `edit` says whether it
+    /// changed them (only then are they written).
+    async fn edit_warnings(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut Vec<String>) -> bool,
+    ) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
-        // PostgreSQL: hold the row, so two workers adding warnings at once do not
+        // PostgreSQL: hold the row, so two workers changing warnings at once do not
         // lose one; SQLite's writer lock does the same.
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE",
@@ -150,9 +201,8 @@ impl Db {
         let text: String = row.try_get("warnings")?;
         let mut warnings: Vec<String> =
             serde_json::from_str(&text).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let new = !warnings.iter().any(|w| w == warning);
-        if new {
-            warnings.push(warning.to_owned());
+        let changed = edit(&mut warnings);
+        if changed {
             let json = serde_json::to_string(&warnings).map_err(|e| DbError::Corrupt(e.to_string()))?;
             sqlx::query("UPDATE videos SET warnings = $1, updated_ms = $2 WHERE id = $3")
                 .bind(json)
@@ -162,6 +212,6 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
-        Ok(new)
+        Ok(changed)
     }
 }

@@ -154,6 +154,29 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Runs a dead stage again, its attempts starting over; false when the stage
+    /// has not died (nothing to retry). The video is processing until it settles.
+    pub async fn retry(&self, id: &babelcast_core::VideoId, stage: Stage) -> Result<bool, DbError> {
+        let jobs = self.job_facts(id.as_str()).await?;
+        if !jobs.iter().any(|j| j.stage == stage && j.state == babelcast_jobs::JobState::Dead) {
+            return Ok(false);
+        }
+        self.db.requeue(id.as_str(), &stage.to_string(), self.config.max_attempts).await?;
+        // Its failure's warning goes; if it dies again, the graph says so again.
+        self.db.remove_warnings(id.as_str(), &format!("{stage} failed:")).await?;
+        self.db
+            .add_event(
+                id.as_str(),
+                "stage_retried",
+                Some(&stage.to_string()),
+                &format!("{stage} runs again"),
+                None,
+            )
+            .await?;
+        self.settle(id.as_str()).await?;
+        Ok(true)
+    }
+
     /// The languages asked for that the video has no finished dub in.
     pub async fn missing_languages(&self, video_id: &str) -> Result<Vec<Lang>, DbError> {
         let Some(video) = self.db.video(video_id).await? else { return Ok(Vec::new()) };

@@ -17,6 +17,7 @@ mod access;
 mod credentials;
 mod error;
 mod operations;
+mod operator;
 mod pages;
 mod playback;
 mod review;
@@ -31,6 +32,8 @@ use credentials::*;
 pub use credentials::{CreatedKey, CreatedLink, new_key};
 pub use error::*;
 use operations::*;
+use operator::*;
+pub use operator::{Download, VideoPage, VideoSummary};
 use pages::*;
 pub use playback::*;
 use review::*;
@@ -127,7 +130,10 @@ struct AppState {
         revoke_key,
         create_view_link,
         create_review_link,
-        revoke_links
+        revoke_links,
+        list_videos,
+        download,
+        retry_stage
     ),
     components(schemas(
         Accepted,
@@ -144,7 +150,10 @@ struct AppState {
         NewKey,
         NewLink,
         LinkKind,
-        Scope
+        Scope,
+        VideoPage,
+        VideoSummary,
+        Download
     )),
     modifiers(&BearerAuth)
 )]

@@ -39,6 +39,9 @@ use Scope::{Admin, Metrics, Play, Read, Review, Upload};
 fn table() -> Vec<(Route, MethodRouter<AppState>)> {
     vec![
         (route(Method::POST, "/v1/videos", Key(Upload)), post(upload)),
+        (route(Method::GET, "/v1/videos", Key(Read)), get(list_videos)),
+        (route(Method::GET, "/v1/videos/{id}/files/{*path}", Video(Read)), get(download)),
+        (route(Method::POST, "/v1/videos/{id}/stages/{stage}/retry", Key(Admin)), post(retry_stage)),
         (route(Method::GET, "/v1/videos/{id}", Video(Read)), get(video_status)),
         (route(Method::GET, "/v1/videos/{id}/events", Video(Read)), get(video_events)),
         (route(Method::GET, "/v1/videos/{id}/playback", Video(Play)), get(playback)),

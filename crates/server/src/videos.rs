@@ -38,6 +38,8 @@ pub struct VideoStatus {
     pub watch_url: Option<String>,
     /// Each target language translated so far.
     pub translations: Vec<TranslationStatus>,
+    /// Every output there is to download, with its URL.
+    pub downloads: Vec<Download>,
 }
 
 /// One translated language of a video.
@@ -280,6 +282,7 @@ pub(crate) async fn video_status(
         outputs,
         watch_url,
         translations,
+        downloads: downloads(&state, &id).await?,
     }))
 }
 

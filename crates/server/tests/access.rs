@@ -113,6 +113,7 @@ fn concrete(route: &Route, link: &str) -> String {
         .replace("{id}", "a")
         .replace("{lang}", "es")
         .replace("{key}", "nokey")
+        .replace("{stage}", "transcribe")
         .replace("{link}", link)
         .replace("{token}", "x")
         .replace("{*path}", "master.m3u8")
@@ -247,6 +248,62 @@ async fn every_route_refuses_every_credential_its_rule_does_not_allow() {
             .as_u16();
         assert_eq!(status, want, "play token {token}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_video_list_pages_newest_first_by_cursor_and_filters_by_state() {
+    let server = start().await;
+    let mut made = Vec::new();
+    for n in 0..7 {
+        let id = format!("v{n}");
+        video(&server.db, &id).await;
+        made.push(id);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    made.reverse();
+    let client = reqwest::Client::new();
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page: serde_json::Value = client
+            .get(format!("{}/v1/videos?limit=3&cursor={cursor}", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        pages += 1;
+        seen.extend(
+            page["videos"]
+                .as_array()
+                .expect("videos")
+                .iter()
+                .map(|v| v["id"].as_str().unwrap_or("").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (made, 3), "newest first, each once");
+    let failed: serde_json::Value = client
+        .get(format!("{}/v1/videos?state=failed", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(failed["videos"], serde_json::json!([]));
+    let bad = client
+        .get(format!("{}/v1/videos?state=nope", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(bad.status(), 400);
 }
 
 #[test]

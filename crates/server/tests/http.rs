@@ -458,6 +458,24 @@ async fn when_speech_fails_the_video_is_still_published_without_captions() {
     assert!(!events.iter().any(|e| e.kind == "stage_retrying"));
     let failed = events.iter().find(|e| e.kind == "stage_failed").expect("stage_failed");
     assert_eq!(failed.data.as_ref().map(|d| d["code"].clone()), Some("model_missing".into()), "{failed:?}");
+
+    // The operator fetches the models and re-runs the stage that died.
+    let retry = |stage: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/videos/{id}/stages/{stage}/retry", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    assert_eq!(retry("encode").await.expect("post").status(), 409, "encode did not die");
+    for entry in std::fs::read_dir(repo_models()).expect("models").flatten() {
+        std::os::unix::fs::symlink(entry.path(), empty_models.path().join(entry.file_name())).expect("link");
+    }
+    assert_eq!(retry("transcribe").await.expect("post").status(), 202);
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "the warning went with its cause: {video}");
+    let master =
+        std::fs::read_to_string(server.data.join(format!("videos/{id}/hls/master.m3u8"))).expect("master");
+    assert!(master.contains("SUBTITLES"), "captions published after the retry: {master}");
     server.stop().await;
 }
 
@@ -999,6 +1017,34 @@ async fn with_review_translations_the_dub_waits_for_the_translations_approval() 
     let events = server.pipeline.db().events(&id, 0).await.expect("events");
     let waited = events.iter().find(|e| e.kind == "awaiting_review").expect("waited");
     assert_eq!(waited.data.as_ref().map(|d| d["review"].clone()), Some(Value::from("translations")));
+
+    // Every output is listed as a download; the MP4 comes in ranges, named after
+    // the upload, and ffprobe reads it back.
+    let paths: Vec<&str> =
+        video["downloads"].as_array().expect("downloads").iter().filter_map(|d| d["path"].as_str()).collect();
+    for want in ["transcript.json", "mp4/es.mp4", "dub/es.m4a", "captions/es.vtt", "captions/en.srt"] {
+        assert!(paths.contains(&want), "{want} in {paths:?}");
+    }
+    let url = format!("{}/v1/videos/{id}/files/mp4/es.mp4", server.url);
+    let client = reqwest::Client::new();
+    let part = client.get(&url).bearer_auth(TOKEN).header("range", "bytes=0-99").send().await.expect("get");
+    assert_eq!(part.status(), 206);
+    assert!(part.headers()["content-range"].to_str().unwrap_or("").starts_with("bytes 0-99/"));
+    assert_eq!(part.bytes().await.expect("bytes").len(), 100);
+    let whole = client.get(&url).bearer_auth(TOKEN).send().await.expect("get");
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    assert_eq!(whole.headers()["content-disposition"], "attachment; filename=\"talk.es.mp4\"");
+    let saved = tmp.path().join("download.mp4");
+    std::fs::write(&saved, whole.bytes().await.expect("bytes")).expect("write");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
+        .arg(&saved)
+        .output()
+        .expect("ffprobe");
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("video"), "{probe:?}");
+    let outside = client.get(format!("{}/v1/videos/{id}/files/source.mp4", server.url)).bearer_auth(TOKEN);
+    assert_eq!(outside.send().await.expect("get").status(), 404, "only outputs are downloads");
     server.stop().await;
 }
 
