@@ -73,5 +73,5 @@ step fixtures scripts/test-fixtures.sh
 step services scripts/test-services.sh
 step fmt cargo fmt --all --check
 step clippy cargo clippy --quiet --workspace --all-targets -- -D warnings
-step tests cargo test --workspace
+step tests cargo test --workspace --no-fail-fast
 check_build_probes

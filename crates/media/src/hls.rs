@@ -515,6 +515,9 @@ impl Packager {
             Some(existing) => *existing = track,
             None => tracks.push(track),
         }
+        // The original first, then the dubs by language, like the captions: the
+        // menus do not depend on which dub happened to finish first.
+        tracks.sort_by_key(|t| (!t.original, t.language));
         package.name_audio_tracks();
         package.save()
     }

@@ -51,7 +51,7 @@ pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};
 pub use stages::piper_model;
 pub use translation_review::{TranslationSummary, TranslationView};
-pub use worker::{ALL_STAGES, WorkerPool};
+pub use worker::{ALL_STAGES, UPLOAD_SWEEP_AGE, WorkerPool, sweep_uploads};
 
 /// The stage names.
 pub mod stage {

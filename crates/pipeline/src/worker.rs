@@ -72,6 +72,7 @@ impl Pipeline {
             {
                 remove_partials_in(&dir, 2);
             }
+            sweep_uploads(&self.uploads_dir(), UPLOAD_SWEEP_AGE);
         }
         for video in self.db.videos().await? {
             if !video.state.is_final() {
@@ -268,5 +269,61 @@ fn remove_partials_in(dir: &std::path::Path, depth: usize) {
         } else if is_dir && depth > 0 {
             remove_partials_in(&path, depth - 1);
         }
+    }
+}
+
+/// How long an upload in `uploads/` may go unchanged before a start-up sweep
+/// takes it for the leftover of a cut-off upload. A live upload's file grows
+/// (its modification time moves) as long as bytes arrive, so another node's
+/// upload in a shared folder is never this old.
+pub const UPLOAD_SWEEP_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes the `.upload-*` files in `dir` unchanged for `age`; returns how many.
+pub fn sweep_uploads(dir: &std::path::Path, age: Duration) -> usize {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(".upload-") {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|idle| idle >= age);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(file = %entry.path().display(), "removed a leftover upload");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_takes_old_leftover_uploads_and_leaves_live_ones_and_other_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let old = dir.path().join(".upload-cut-off");
+        let live = dir.path().join(".upload-arriving");
+        let other = dir.path().join("notes.txt");
+        for file in [&old, &live, &other] {
+            std::fs::write(file, b"bytes").expect("write");
+        }
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        for file in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .expect("open")
+                .set_modified(long_ago)
+                .expect("mtime");
+        }
+        assert_eq!(sweep_uploads(dir.path(), UPLOAD_SWEEP_AGE), 1);
+        assert!(!old.exists() && live.exists() && other.exists());
     }
 }
