@@ -148,6 +148,8 @@ pub enum VideoState {
     AwaitingReview,
     /// Nothing could be published; see the error.
     Failed,
+    /// An operator stopped it; what it made so far stays.
+    Cancelled,
 }
 
 impl VideoState {
@@ -159,6 +161,7 @@ impl VideoState {
             VideoState::CompletedWithWarnings => "completed_with_warnings",
             VideoState::AwaitingReview => "awaiting_review",
             VideoState::Failed => "failed",
+            VideoState::Cancelled => "cancelled",
         }
     }
 
@@ -178,6 +181,7 @@ impl FromStr for VideoState {
             "completed_with_warnings" => VideoState::CompletedWithWarnings,
             "awaiting_review" => VideoState::AwaitingReview,
             "failed" => VideoState::Failed,
+            "cancelled" => VideoState::Cancelled,
             other => return Err(DbError::Corrupt(format!("video state {other:?}"))),
         })
     }

@@ -83,6 +83,45 @@ impl Db {
         rows.iter().map(video_from).collect()
     }
 
+    /// Cancels a video that is processing or awaiting review: its queued and
+    /// running jobs end dead ("cancelled"; a running one's worker then finds its
+    /// lease gone and records nothing), the video is `cancelled`, and an event
+    /// says so, in one transaction. False if it was not in progress.
+    pub async fn cancel_video(&self, id: &str) -> Result<bool, DbError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE videos SET state = 'cancelled', updated_ms = $1
+             WHERE id = $2 AND state IN ('processing', 'awaiting_review')",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = 'cancelled', lease_ms = NULL, finished_ms = $1
+             WHERE video_id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (video_id, at_ms, kind, message, data) VALUES ($1, $2, 'cancelled', $3, $4)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind("cancelled by an operator")
+        .bind(serde_json::json!({ "state": "cancelled" }).to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// One page of videos, newest first: those created before `before` (a
     /// `(created_ms, id)` cursor from the previous page), in `state` if given.
     pub async fn list_videos(

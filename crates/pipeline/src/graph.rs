@@ -236,6 +236,10 @@ pub fn plan(facts: &VideoFacts<'_>) -> Plan {
         }
     };
 
+    // An operator stopped it: nothing more starts, whatever is edited.
+    if facts.state == VideoState::Cancelled {
+        return plan;
+    }
     let busy = facts.jobs.iter().any(|j| matches!(j.state, JobState::Queued | JobState::Running));
     // Without a probe or a package nothing can be published: nothing more starts.
     if let Some(fatal) = facts.jobs.iter().find(|j| j.stage.is_fatal() && j.state == JobState::Dead) {

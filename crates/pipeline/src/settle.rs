@@ -146,12 +146,18 @@ impl Pipeline {
                 ("completed", None, "completed with warnings".to_owned(), json!({ "state": state }))
             }
             VideoState::Completed => ("completed", None, "completed".to_owned(), json!({ "state": state })),
+            VideoState::Cancelled => ("cancelled", None, "cancelled".to_owned(), json!({ "state": state })),
         };
         self.db.add_event(video_id, kind, stage.as_deref(), &message, Some(data)).await?;
         if state.is_final() {
             tracing::info!(video = video_id, state = state.as_str(), "video settled");
         }
         Ok(())
+    }
+
+    /// Cancels a video in progress (see `Db::cancel_video`); false if it was not.
+    pub async fn cancel(&self, id: &babelcast_core::VideoId) -> Result<bool, DbError> {
+        self.db.cancel_video(id.as_str()).await
     }
 
     /// Runs a dead stage again, its attempts starting over; false when the stage

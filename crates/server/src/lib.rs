@@ -133,7 +133,8 @@ struct AppState {
         revoke_links,
         list_videos,
         download,
-        retry_stage
+        retry_stage,
+        cancel
     ),
     components(schemas(
         Accepted,

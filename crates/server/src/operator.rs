@@ -180,6 +180,30 @@ pub(crate) async fn retry_stage(
     }
 }
 
+/// Stops a video in progress: its queued and running stages end, it is
+/// `cancelled`, and what it made so far stays downloadable.
+#[utoipa::path(post, path = "/v1/videos/{id}/cancel", tag = "videos",
+    params(("id" = String, Path, description = "The video id")),
+    responses((status = 200, description = "Cancelled"), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not in progress", body = ErrorBody)))]
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let video =
+        state.pipeline.db().video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
+    if state.pipeline.cancel(&id).await? {
+        Ok(Json(serde_json::json!({ "state": "cancelled" })).into_response())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_in_progress",
+            format!("the video is {}: nothing to cancel", video.state.as_str()),
+        ))
+    }
+}
+
 /// The downloads a video has now, with their URLs.
 pub(crate) async fn downloads(state: &AppState, id: &VideoId) -> Result<Vec<Download>, ApiError> {
     let layout = state.pipeline.layout();

@@ -1088,3 +1088,32 @@ async fn a_player_on_an_allowed_site_plays_the_signed_stream_and_one_on_another_
     assert!(seen["error"].as_str().is_some_and(|e| e.contains("manifestLoadError")), "{seen}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_video_stops_and_stays_stopped_with_what_it_made() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let (status, body) =
+        server.upload("talk.mp4", clip, Some(r#"{"language":"en","to":["es"]}"#), Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let cancel = || {
+        reqwest::Client::new().post(format!("{}/v1/videos/{id}/cancel", server.url)).bearer_auth(TOKEN).send()
+    };
+    assert_eq!(cancel().await.expect("post").status(), 200);
+    let (_, video) = server.get_json(&format!("/v1/videos/{id}")).await;
+    assert_eq!(video["state"], "cancelled", "{video}");
+    // Long enough for any stage that was running to end: nothing starts, nothing
+    // is recorded as done after the cancel.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (_, video) = server.get_json(&format!("/v1/videos/{id}")).await;
+    assert_eq!(video["state"], "cancelled", "{video}");
+    let stages = video["stages"].as_array().expect("stages");
+    assert!(stages.iter().all(|s| s["stage"] != "translate-es" && s["stage"] != "dub-es"), "{video}");
+    assert!(stages.iter().any(|s| s["error"] == "cancelled"), "{video}");
+    assert_eq!(cancel().await.expect("post").status(), 409, "cancelled already");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    assert_eq!(events.iter().filter(|e| e.kind == "cancelled").count(), 1);
+    server.stop().await;
+}

@@ -360,3 +360,10 @@ fn the_missing_languages_are_those_without_a_finished_dub() {
     assert_eq!(missing_languages(&[es, it], &jobs), vec![it]);
     assert_eq!(missing_languages(&[es, lang("de")], &jobs), vec![lang("de")]);
 }
+
+#[test]
+fn a_cancelled_video_starts_nothing_more_whatever_happens() {
+    let cancelled = Case { state: VideoState::Cancelled, edited_ms: Some(1000), ..Case::new() };
+    let jobs = [(Probe, Done), (Encode, Dead), (Transcribe, Done)];
+    assert_eq!(cancelled.jobs(&jobs).plan(), Plan::default());
+}
