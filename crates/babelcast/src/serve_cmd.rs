@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// Replace the original audio under dubs instead of lowering it.
     #[arg(long)]
     pub replace_audio: bool,
+    /// A glossary for the translations: a JSON file of terms to keep and forced
+    /// translations, `{"keep": ["Dashwood"], "force": {"garden": "jardín"}}`.
+    #[arg(long, value_name = "FILE")]
+    pub glossary: Option<PathBuf>,
 }
 
 /// Fails at start, with the fix, when this process will run transcription and a
@@ -236,7 +240,21 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
     require_speech_models(config, ALL_STAGES)?;
     runtime.block_on(async {
         let pipeline = open(config, &args.out).await?;
+        let glossary = match &args.glossary {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the glossary {}", path.display()))?;
+                serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "the glossary {} is not {{\"keep\": [...], \"force\": {{...}}}} JSON",
+                        path.display()
+                    )
+                })?
+            }
+            None => Default::default(),
+        };
         let options = VideoOptions {
+            glossary,
             language: args.language.clone(),
             to: args.to.clone(),
             dub_mode: if args.replace_audio {

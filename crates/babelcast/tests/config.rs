@@ -88,3 +88,22 @@ fn keys_are_created_shown_once_listed_without_secrets_and_revoked_and_the_signin
     assert!(before.is_empty() || old == before.trim(), "{retired}");
     assert_eq!(old.len(), 64, "the old key is kept for its grace period");
 }
+
+#[test]
+fn run_names_a_glossary_it_cannot_read_or_parse() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("video.mp4"), b"not read: the glossary is checked first").expect("write");
+    let out = babelcast(tmp.path())
+        .args(["run", "video.mp4", "--to", "es", "--glossary", "terms.json"])
+        .output()
+        .expect("runs");
+    let line = one_line_error(&out);
+    assert!(line.contains("cannot read the glossary terms.json"), "{line}");
+    std::fs::write(tmp.path().join("terms.json"), "{\"keep\": \"Dashwood\"}").expect("write");
+    let out = babelcast(tmp.path())
+        .args(["run", "video.mp4", "--to", "es", "--glossary", "terms.json"])
+        .output()
+        .expect("runs");
+    let line = one_line_error(&out);
+    assert!(line.contains("the glossary terms.json is not"), "{line}");
+}
