@@ -9,7 +9,8 @@
 //! by probing their content.
 //!
 //! One file per concern: `routes` (the table and the router), `access` (the
-//! rules), `credentials` (keys and links), `videos` (upload, status, events),
+//! rules), `credentials` (keys and links), `operator` (list, downloads, retry,
+//! cancel), `videos` (upload, status, events),
 //! `playback`, `review`, `pages`, `operations` (metrics, health), `error`; this
 //! file holds the configuration and the OpenAPI document.
 
