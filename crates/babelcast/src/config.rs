@@ -98,6 +98,75 @@ pub struct ServerSection {
     pub watch_settle_secs: u64,
     /// Webhook receivers: `[[server.webhooks]]` tables of `url` and `secret`.
     pub webhooks: Vec<Webhook>,
+    /// Watched folders, each with the options its videos are ingested with:
+    /// `[[server.watch]]` tables of `dir`, `language`, `to`, `glossary` (a JSON
+    /// file), `review`, `review_translations`. `serve --watch DIR` adds one with
+    /// the defaults.
+    pub watch: Vec<WatchFolder>,
+}
+
+/// One watched folder and the options of what it ingests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchFolder {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The spoken language, or `auto`.
+    #[serde(default = "auto")]
+    pub language: String,
+    /// Languages to translate into and dub.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// A glossary file: `{"keep": [...], "force": {...}}` JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glossary: Option<PathBuf>,
+    /// Wait for a person to approve the transcript.
+    #[serde(default)]
+    pub review: bool,
+    /// Wait for a person to approve the translations before dubbing.
+    #[serde(default)]
+    pub review_translations: bool,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+impl WatchFolder {
+    /// A folder ingesting with the defaults.
+    pub fn with_defaults(dir: PathBuf) -> WatchFolder {
+        WatchFolder {
+            dir,
+            language: auto(),
+            to: Vec::new(),
+            glossary: None,
+            review: false,
+            review_translations: false,
+        }
+    }
+
+    /// The options its videos are ingested with (the glossary file read now).
+    pub fn options(&self) -> anyhow::Result<babelcast_pipeline::VideoOptions> {
+        use anyhow::Context as _;
+        let glossary = match &self.glossary {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the glossary {}", path.display()))?;
+                serde_json::from_str(&text).with_context(|| {
+                    format!("the glossary {} is not {{\"keep\", \"force\"}} JSON", path.display())
+                })?
+            }
+            None => Default::default(),
+        };
+        Ok(babelcast_pipeline::VideoOptions {
+            language: self.language.clone(),
+            to: self.to.clone(),
+            glossary,
+            review: self.review,
+            review_translations: self.review_translations,
+            ..Default::default()
+        })
+    }
 }
 
 impl Default for ServerSection {
@@ -120,6 +189,7 @@ impl Default for ServerSection {
             playback_ttl_secs: 6 * 3600,
             watch_settle_secs: 2,
             webhooks: Vec::new(),
+            watch: Vec::new(),
         }
     }
 }
@@ -329,6 +399,32 @@ mod tests {
                 assert!(!text.contains("SECRET"), "{text}");
                 assert!(text.contains("[redacted]"), "{text}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn each_watched_folder_has_its_own_options() {
+        Jail::expect_with(|jail| {
+            jail.create_file("terms.json", "{\"keep\": [\"Dashwood\"]}")?;
+            jail.create_file(
+                "babelcast.toml",
+                "[[server.watch]]\ndir = \"in/es\"\nlanguage = \"en\"\nto = [\"es\"]\nglossary = \"terms.json\"\nreview = true\n\
+                 [[server.watch]]\ndir = \"in/plain\"\n",
+            )?;
+            let c = Config::load(None, &FlagOverrides::default()).expect("loads");
+            let [es, plain] = &c.server.watch[..] else { panic!("two folders: {:?}", c.server.watch) };
+            let options = es.options().expect("options");
+            assert_eq!(
+                (options.language.as_str(), options.to.as_slice(), options.review),
+                ("en", &["es".to_owned()][..], true)
+            );
+            assert_eq!(options.glossary.keep, ["Dashwood"]);
+            assert_eq!(plain.options().expect("options"), babelcast_pipeline::VideoOptions::default());
+            jail.create_file("babelcast.toml", "[[server.watch]]\ndir = \"x\"\nglossary = \"nope.json\"\n")?;
+            let c = Config::load(None, &FlagOverrides::default()).expect("loads");
+            let err = c.server.watch[0].options().expect_err("no such file");
+            assert!(err.to_string().contains("nope.json"), "{err}");
             Ok(())
         });
     }

@@ -116,10 +116,18 @@ pub fn serve(
         let pipeline = open(config, &data_dir).await?;
         let data_dir = pipeline.config().data_dir.clone();
         let server = crate::access_cmd::server_config(config, &data_dir)?;
-        let watch = match &args.watch {
-            Some(dir) => Some(babelcast_server::watch_folder::check(dir, &data_dir)?),
-            None => None,
-        };
+        // Every watched folder, checked with its options before anything starts.
+        let mut folders = config.server.watch.clone();
+        folders.extend(args.watch.iter().cloned().map(crate::config::WatchFolder::with_defaults));
+        let mut watch = Vec::new();
+        for folder in &folders {
+            let dir = babelcast_server::watch_folder::check(&folder.dir, &data_dir)?;
+            let options = folder.options()?;
+            pipeline
+                .check_options(&options)
+                .with_context(|| format!("the options of the watched folder {}", folder.dir.display()))?;
+            watch.push((dir, options));
+        }
         let listen = args.listen.unwrap_or_else(|| config.server.listen.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -139,16 +147,19 @@ pub fn serve(
             Duration::from_secs(1),
             stopped.clone(),
         ));
-        let watcher = watch.map(|dir| {
-            let settle = Duration::from_secs(config.server.watch_settle_secs);
-            tokio::spawn(babelcast_server::watch_folder::run(
-                pipeline.clone(),
-                dir,
-                settle,
-                VideoOptions::default(),
-                stopped.clone(),
-            ))
-        });
+        let settle = Duration::from_secs(config.server.watch_settle_secs);
+        let watchers: Vec<_> = watch
+            .into_iter()
+            .map(|(dir, options)| {
+                tokio::spawn(babelcast_server::watch_folder::run(
+                    pipeline.clone(),
+                    dir,
+                    settle,
+                    options,
+                    stopped.clone(),
+                ))
+            })
+            .collect();
 
         println!("babelcast is serving on http://{addr} ({}, workers: {workers})", media_store(&pipeline));
         let _ = std::io::stdout().flush();
@@ -161,7 +172,7 @@ pub fn serve(
         let _ = stop.send(true);
         pool.shutdown().await;
         let _ = hooks.await;
-        if let Some(w) = watcher {
+        for w in watchers {
             let _ = w.await;
         }
         Ok(ExitCode::SUCCESS)
