@@ -106,7 +106,9 @@ pub fn server_config(config: &Config, data_dir: &Path) -> anyhow::Result<ServerC
     })
 }
 
-async fn db(config: &Config, data_dir: &Path) -> anyhow::Result<Db> {
+/// The server's database: `server.database_url`, or the SQLite file in the data
+/// folder.
+pub(crate) async fn open_db(config: &Config, data_dir: &Path) -> anyhow::Result<Db> {
     Ok(match &config.server.database_url {
         Some(url) => Db::connect(url.expose()).await?,
         None => Db::open(&data_dir.join("babelcast.db")).await?,
@@ -115,7 +117,7 @@ async fn db(config: &Config, data_dir: &Path) -> anyhow::Result<Db> {
 
 /// `babelcast keys ...`, on the database `serve` uses.
 pub async fn keys(config: &Config, data_dir: &Path, action: KeysAction) -> anyhow::Result<ExitCode> {
-    let db = db(config, data_dir).await?;
+    let db = open_db(config, data_dir).await?;
     match action {
         KeysAction::Create { name, scopes } => {
             let key = babelcast_server::new_key(&db, &name, &scopes).await?;

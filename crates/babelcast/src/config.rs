@@ -128,6 +128,17 @@ pub struct WatchFolder {
     pub review_translations: bool,
 }
 
+/// A glossary file: `{"keep": [...], "force": {...}}` JSON; the error names the
+/// file.
+pub fn read_glossary(path: &Path) -> anyhow::Result<babelcast_pipeline::Glossary> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the glossary {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!("the glossary {} is not {{\"keep\": [...], \"force\": {{...}}}} JSON", path.display())
+    })
+}
+
 fn auto() -> String {
     "auto".into()
 }
@@ -147,15 +158,8 @@ impl WatchFolder {
 
     /// The options its videos are ingested with (the glossary file read now).
     pub fn options(&self) -> anyhow::Result<babelcast_pipeline::VideoOptions> {
-        use anyhow::Context as _;
         let glossary = match &self.glossary {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the glossary {}", path.display()))?;
-                serde_json::from_str(&text).with_context(|| {
-                    format!("the glossary {} is not {{\"keep\", \"force\"}} JSON", path.display())
-                })?
-            }
+            Some(path) => read_glossary(path)?,
             None => Default::default(),
         };
         Ok(babelcast_pipeline::VideoOptions {

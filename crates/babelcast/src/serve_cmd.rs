@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use babelcast_jobs::{Db, VideoState};
+use babelcast_jobs::VideoState;
 use babelcast_pipeline::{ALL_STAGES, Pipeline, VideoOptions, WorkerPool};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -87,10 +87,7 @@ fn require_speech_models(config: &Config, stages: &[&str]) -> anyhow::Result<()>
 async fn open(config: &Config, data_dir: &Path) -> anyhow::Result<Pipeline> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let data_dir = std::path::absolute(data_dir)?;
-    let db = match &config.server.database_url {
-        Some(url) => Db::connect(url.expose()).await?,
-        None => Db::open(&data_dir.join("babelcast.db")).await?,
-    };
+    let db = crate::access_cmd::open_db(config, &data_dir).await?;
     let pipeline = Pipeline::new(db, config.pipeline(&data_dir))?;
     if let Some(remote) = pipeline.remote() {
         remote.check().await.with_context(|| {
@@ -252,16 +249,7 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
     runtime.block_on(async {
         let pipeline = open(config, &args.out).await?;
         let glossary = match &args.glossary {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the glossary {}", path.display()))?;
-                serde_json::from_str(&text).with_context(|| {
-                    format!(
-                        "the glossary {} is not {{\"keep\": [...], \"force\": {{...}}}} JSON",
-                        path.display()
-                    )
-                })?
-            }
+            Some(path) => crate::config::read_glossary(path)?,
             None => Default::default(),
         };
         let options = VideoOptions {

@@ -42,10 +42,11 @@ use babelcast_media::{DubMode, LadderConfig, ProbeError, Prober};
 use babelcast_process::Program;
 use babelcast_store::Layout;
 use babelcast_store::remote::{Remote, S3Config};
-use babelcast_translate::{Apertium, Engines, Glossary, Neural, Translator};
+use babelcast_translate::{Apertium, Engines, Neural, Translator};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use babelcast_translate::Glossary;
 pub use graph::Review;
 pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};

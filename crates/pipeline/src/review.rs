@@ -76,6 +76,37 @@ pub struct TranscriptView {
     pub translations: Vec<String>,
 }
 
+/// The event kinds that record the two approvals.
+pub(crate) const TRANSCRIPT_APPROVED: &str = "approved";
+pub(crate) const TRANSLATIONS_APPROVED: &str = "translations_approved";
+
+/// When each review gate was last approved, read from a video's event log: what
+/// the stage graph, the package and the review routes all decide by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Approvals {
+    /// The transcript's approval, Unix ms.
+    pub transcript_ms: Option<i64>,
+    /// The translations' approval, Unix ms.
+    pub translations_ms: Option<i64>,
+}
+
+impl Approvals {
+    pub(crate) fn of(events: &[babelcast_jobs::Event]) -> Approvals {
+        let last = |kind: &str| events.iter().rev().find(|e| e.kind == kind).map(|e| e.at_ms);
+        Approvals { transcript_ms: last(TRANSCRIPT_APPROVED), translations_ms: last(TRANSLATIONS_APPROVED) }
+    }
+
+    /// Whether the transcript still waits for its approval (nothing published).
+    pub(crate) fn holds_transcript(&self, options: &VideoOptions) -> bool {
+        options.review && self.transcript_ms.is_none()
+    }
+
+    /// Whether the translations still wait for theirs (not published, not dubbed).
+    pub(crate) fn holds_translations(&self, options: &VideoOptions) -> bool {
+        options.review_translations && self.translations_ms.is_none()
+    }
+}
+
 /// Cues as a reviewer sent them, made usable: empty ones dropped, in time order;
 /// refused when one ends before it starts.
 pub(crate) fn checked_cues(mut cues: Vec<Cue>) -> Result<Vec<Cue>, ReviewError> {
@@ -167,15 +198,14 @@ impl Pipeline {
             return Err(ReviewError::NotAwaitingReview(video.state.as_str()));
         }
         let options = Self::options(&video);
-        let events = self.db.events(id.as_str(), 0).await?;
-        let transcript_approved = events.iter().any(|e| e.kind == "approved");
+        let approvals = Approvals::of(&self.db.events(id.as_str(), 0).await?);
         let gate =
-            if options.review && !transcript_approved { Review::Transcript } else { Review::Translations };
+            if approvals.holds_transcript(&options) { Review::Transcript } else { Review::Translations };
         // The approval is recorded first: the stage graph reads it, and a settle
         // running between the two steps must not send the video back to review.
         let (kind, message) = match gate {
-            Review::Transcript => ("approved", "the transcript was approved"),
-            Review::Translations => ("translations_approved", "the translations were approved"),
+            Review::Transcript => (TRANSCRIPT_APPROVED, "the transcript was approved"),
+            Review::Translations => (TRANSLATIONS_APPROVED, "the translations were approved"),
         };
         self.db.add_event(id.as_str(), kind, None, message, None).await?;
         if !self.db.transition(id.as_str(), VideoState::AwaitingReview, VideoState::Processing).await? {

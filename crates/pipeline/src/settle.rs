@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::Pipeline;
 use crate::graph::{JobFacts, Review, Spoken, Stage, VideoFacts, missing_languages, plan};
+use crate::review::Approvals;
 
 /// The last `kind` event (of `stage`, if given).
 fn last_event<'a>(events: &'a [Event], kind: &str, stage: Option<Stage>) -> Option<&'a Event> {
@@ -53,13 +54,12 @@ impl Pipeline {
         let spoken = finished(Stage::Transcribe).and_then(|d| {
             Some(Spoken { language: d["language"].as_str()?.to_owned(), cues: d["cues"].as_u64()? as usize })
         });
-        let approved_ms = last_event(&events, "approved", None).map(|e| e.at_ms);
+        let approvals = Approvals::of(&events);
         let edited_ms = events
             .iter()
             .rev()
             .find(|e| e.kind == "transcript_edited" && e.data.as_ref().is_some_and(|d| d["changed"] == true))
             .map(|e| e.at_ms);
-        let approved_translations_ms = last_event(&events, "translations_approved", None).map(|e| e.at_ms);
         let translation_edits: Vec<(Lang, i64)> = events
             .iter()
             .filter(|e| {
@@ -76,10 +76,10 @@ impl Pipeline {
             review: options.review,
             audio,
             spoken,
-            approved_ms,
+            approved_ms: approvals.transcript_ms,
             edited_ms,
             review_translations: options.review_translations,
-            translations_approved_ms: approved_translations_ms,
+            translations_approved_ms: approvals.translations_ms,
             translation_edits: &translation_edits,
             jobs: &jobs,
             can_translate: &can_translate,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::graph::Stage;
 use crate::mirror::PACKAGE;
-use crate::review::{ReviewError, checked_cues};
+use crate::review::{Approvals, ReviewError, checked_cues};
 use crate::stages::TranslationFile;
 use crate::{Pipeline, VideoOptions};
 
@@ -141,8 +141,7 @@ impl Pipeline {
         let options: VideoOptions = Self::options(&video);
         self.write_captions(id, to, &file.cues, &options)?;
         self.push_video(id.as_str(), Scope::Except(PACKAGE)).await.map_err(std::io::Error::other)?;
-        let published = !options.review_translations
-            || self.db.events(id.as_str(), 0).await?.iter().any(|e| e.kind == "translations_approved");
+        let published = !Approvals::of(&self.db.events(id.as_str(), 0).await?).holds_translations(&options);
         if changed && published && video.state != VideoState::AwaitingReview {
             self.replace_subtitles(&video, to, &file.cues)
                 .await

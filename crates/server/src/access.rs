@@ -223,10 +223,6 @@ pub(crate) async fn guard(
     }
     let video = params.iter().find(|(name, _)| *name == "id").map(|(_, value)| value.to_owned());
     let credential = authenticate(request.headers(), &guard.state).await?;
-    let video = match guard.rule {
-        Rule::Video(_) => video,
-        _ => None,
-    };
     authorize(&credential, guard.rule, video.as_deref())?;
     request.extensions_mut().insert(credential);
     Ok(next.run(request).await)

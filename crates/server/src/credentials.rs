@@ -2,18 +2,12 @@
 //! shown once and stored only as its SHA-256) and per-video links (a viewer's and
 //! a reviewer's, with an expiry; revoked all at once per video).
 
+use babelcast_core::secret::random_hex;
 use babelcast_jobs::ApiKey;
 
 use super::*;
 use crate::access::{KEY_PREFIX, Scope, secret_hash};
 use crate::signing::LinkKind;
-
-/// `count` bytes from the operating system's random generator, hex.
-pub(crate) fn random_hex(count: usize) -> Result<String, ApiError> {
-    let mut bytes = vec![0u8; count];
-    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
-    Ok(hex::encode(bytes))
-}
 
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,7 +57,8 @@ pub async fn new_key(db: &babelcast_jobs::Db, name: &str, scopes: &[String]) -> 
             checked.push(scope.as_str().to_owned());
         }
     }
-    let (id, secret) = (random_hex(8)?, random_hex(32)?);
+    let random = |bytes| random_hex(bytes).map_err(ApiError::internal);
+    let (id, secret) = (random(8)?, random(32)?);
     let key = ApiKey {
         id: id.clone(),
         name: name.trim().to_owned(),

@@ -236,18 +236,17 @@ pub(crate) async fn video_status(
         master: pipeline.has_file(&master).await?.then(|| rel(master)).flatten(),
         ..Outputs::default()
     };
-    let transcript = layout.transcript(&id);
-    outputs.transcript = pipeline.has_file(&transcript).await?.then(|| rel(transcript)).flatten();
-    let captions_dir = layout.video_dir(&id).join("captions");
-    let mut captions: Vec<String> = pipeline
-        .list_files(&captions_dir)
-        .await?
-        .into_iter()
-        .filter(|name| !name.starts_with('.'))
-        .filter_map(|name| rel(captions_dir.join(name)))
+    // One look at the folder: the downloads, and the outputs' paths from them.
+    let downloads = downloads(&state, &id).await?;
+    let video_dir = layout.video_dir(&id);
+    let in_folder = |path: &str| rel(video_dir.join(path));
+    outputs.transcript =
+        downloads.iter().find(|d| d.path == "transcript.json").and_then(|d| in_folder(&d.path));
+    outputs.captions = downloads
+        .iter()
+        .filter(|d| d.path.starts_with("captions/"))
+        .filter_map(|d| in_folder(&d.path))
         .collect();
-    captions.sort();
-    outputs.captions = captions;
     let watch_url = match outputs.master {
         Some(_) => Some(link(&state, &id, LinkKind::View, state.config.link_ttl).await?.url),
         None => None,
@@ -282,7 +281,7 @@ pub(crate) async fn video_status(
         outputs,
         watch_url,
         translations,
-        downloads: downloads(&state, &id).await?,
+        downloads,
     }))
 }
 

@@ -262,17 +262,12 @@ async fn the_video_list_pages_newest_first_by_cursor_and_filters_by_state() {
     }
     made.reverse();
     let client = reqwest::Client::new();
+    let list =
+        |query: String| client.get(format!("{}/v1/videos?{query}", server.url)).bearer_auth(TOKEN).send();
     let (mut seen, mut cursor, mut pages) = (Vec::new(), String::new(), 0);
     loop {
-        let page: serde_json::Value = client
-            .get(format!("{}/v1/videos?limit=3&cursor={cursor}", server.url))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
+        let page: serde_json::Value =
+            list(format!("limit=3&cursor={cursor}")).await.expect("list").json().await.expect("json");
         pages += 1;
         seen.extend(
             page["videos"]
@@ -287,22 +282,10 @@ async fn the_video_list_pages_newest_first_by_cursor_and_filters_by_state() {
         }
     }
     assert_eq!((seen, pages), (made, 3), "newest first, each once");
-    let failed: serde_json::Value = client
-        .get(format!("{}/v1/videos?state=failed", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let failed: serde_json::Value =
+        list("state=failed".into()).await.expect("list").json().await.expect("json");
     assert_eq!(failed["videos"], serde_json::json!([]));
-    let bad = client
-        .get(format!("{}/v1/videos?state=nope", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("list");
+    let bad = list("state=nope".into()).await.expect("list");
     assert_eq!(bad.status(), 400);
 }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{StageDone, StageFailure};
 use crate::Pipeline;
 use crate::mirror::PACKAGE;
+use crate::review::Approvals;
 
 impl Pipeline {
     pub(super) async fn captions(&self, video: &Video) -> Result<StageDone, StageFailure> {
@@ -48,12 +49,11 @@ impl Pipeline {
         // Unreviewed captions are not published: none before the transcript's
         // approval, no translation before the translations' approval.
         let options = Self::options(video);
-        let events = self.db.events(&video.id, 0).await?;
-        let approved = |kind: &str| events.iter().any(|e| e.kind == kind);
-        if options.review && !approved("approved") {
+        let approvals = Approvals::of(&self.db.events(&video.id, 0).await?);
+        if approvals.holds_transcript(&options) {
             return Ok(Vec::new());
         }
-        let translations_held = options.review_translations && !approved("translations_approved");
+        let translations_held = approvals.holds_translations(&options);
         let mut package = Package::open(hls)?;
         let spoken = std::fs::read(layout.transcript(id))
             .ok()

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::reuse::SentenceCache;
 use super::{CACHE_VERSION, StageDone, StageFailure, cache_key};
 use crate::graph::Stage;
+use crate::review::Approvals;
 use crate::{Pipeline, stage};
 
 impl Pipeline {
@@ -37,10 +38,13 @@ impl Pipeline {
             ));
         }
         let source = source_key(&transcript.cues);
+        // Before the translations' approval nothing translated is published; after
+        // it (a re-run after a transcript edit, say) the track is replaced.
+        let publish = !Approvals::of(&self.db.events(&video.id, 0).await?).holds_translations(&options);
         let path = layout.translation(&id, to);
         if let Some(kept) = TranslationFile::read(&path).filter(|t| t.edited && t.source == source) {
             self.write_captions(&id, to, &kept.cues, &options)?;
-            if !options.review_translations {
+            if publish {
                 self.replace_subtitles(video, to, &kept.cues).await?;
             }
             return Ok(StageDone {
@@ -116,7 +120,7 @@ impl Pipeline {
             let more = format!("{to}: {} more caption rule warnings", translation.warnings.len() - shown);
             self.warn(&video.id, None, &more).await?;
         }
-        if !options.review_translations {
+        if publish {
             self.replace_subtitles(video, to, &translation.cues).await?;
         }
         Ok(StageDone {
