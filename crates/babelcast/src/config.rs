@@ -79,6 +79,14 @@ pub struct ServerSection {
     pub link_ttl_secs: u64,
     /// The longest a viewer or review link may work, seconds.
     pub max_link_ttl_secs: u64,
+    /// Keep each upload once its video is done. `false`: remove it then (the
+    /// outputs stay; an edit, approval or retry that needs the upload again fails
+    /// with a warning that says so).
+    pub keep_source: bool,
+    /// Delete finished videos (completed, with warnings, failed or cancelled)
+    /// unchanged for this many seconds, with everything they made; unset: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_finished_after_secs: Option<u64>,
     /// Sites (`https://host[:port]`) whose players may fetch the signed package
     /// (CORS on `/v1/play/...`); none by default.
     pub cors_origins: Vec<String>,
@@ -184,6 +192,8 @@ impl Default for ServerSection {
             signing_key_grace_secs: 30 * 24 * 3600,
             link_ttl_secs: 7 * 24 * 3600,
             max_link_ttl_secs: 30 * 24 * 3600,
+            keep_source: true,
+            delete_finished_after_secs: None,
             cors_origins: Vec::new(),
             max_upload_bytes: 8 << 30,
             workers: 2,
@@ -309,6 +319,7 @@ impl Config {
             apertium: Program::apertium(),
             espeak: Program::espeak_ng(),
             s3: self.s3.clone(),
+            keep_source: self.server.keep_source,
         }
     }
 

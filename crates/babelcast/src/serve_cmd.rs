@@ -144,6 +144,13 @@ pub fn serve(
             Duration::from_secs(1),
             stopped.clone(),
         ));
+        let retention = config.server.delete_finished_after_secs.map(|secs| {
+            tokio::spawn(babelcast_pipeline::keep_deleting_expired(
+                pipeline.clone(),
+                Duration::from_secs(secs),
+                stopped.clone(),
+            ))
+        });
         let settle = Duration::from_secs(config.server.watch_settle_secs);
         let watchers: Vec<_> = watch
             .into_iter()
@@ -169,6 +176,9 @@ pub fn serve(
         let _ = stop.send(true);
         pool.shutdown().await;
         let _ = hooks.await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         for w in watchers {
             let _ = w.await;
         }

@@ -217,6 +217,25 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
         panic!("ffprobe: {}", String::from_utf8_lossy(&probe.stderr));
     });
     assert!((duration - 8.0).abs() < 0.3, "{duration}");
+
+    // Deleting the video takes it out of the bucket, with the cache entries only
+    // it used (the bucket outlives test runs: compare before and after).
+    let cached_before = runtime.block_on(remote.list("cache")).expect("list");
+    let deleted = Command::new("curl")
+        .args(["-s", "-w", " %{http_code}", "-X", "DELETE"])
+        .args(["-H", "Authorization: Bearer secret", &format!("{url}/v1/videos/{id}")])
+        .output()
+        .expect("curl");
+    let deleted = String::from_utf8_lossy(&deleted.stdout).into_owned();
+    assert!(deleted.ends_with(" 200"), "{deleted}");
+    let left = runtime.block_on(remote.list(&format!("videos/{id}"))).expect("list");
+    assert!(left.is_empty(), "still in the bucket: {left:?}");
+    let cached_after = runtime.block_on(remote.list("cache")).expect("list");
+    let gone: Vec<&String> = cached_before.iter().filter(|k| !cached_after.contains(k)).collect();
+    for stage in ["encode/", "transcribe/", "translate/", "dub/"] {
+        assert!(gone.iter().any(|k| k.starts_with(stage)), "no {stage} entry deleted: {gone:?}");
+    }
+    assert!(cached_after.iter().all(|k| cached_before.contains(k)), "{cached_after:?}");
     drop(nodes);
     psql("postgres", &format!("DROP DATABASE IF EXISTS {database}"));
 }

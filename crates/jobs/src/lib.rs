@@ -27,6 +27,7 @@
 //! complete on disk, so a crash never leaves a key pointing at half a file.
 //!
 //! **Where the SQL is.** `queue` (jobs), `videos` (videos and their warnings),
+//! `deletion` (deleting a video, its tombstone and the cache entries only it used),
 //! `events` (the event log), `cache` (the stage cache and small values), `keys`
 //! (API keys and per-video link generations); this file
 //! holds the types, opening and migrating, locks and wake-ups.
@@ -48,6 +49,7 @@
 //! in by the caller (tests use their own clock).
 
 mod cache;
+mod deletion;
 mod events;
 mod keys;
 mod queue;

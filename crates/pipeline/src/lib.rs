@@ -22,6 +22,7 @@
 //! - **Crash-safe**: every output is written under a temporary name and renamed
 //!   into place; the cache row is written only after the output is complete.
 
+mod deletion;
 pub mod graph;
 mod mirror;
 mod review;
@@ -47,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use babelcast_translate::Glossary;
+pub use deletion::{DeleteError, keep_deleting_expired};
 pub use graph::Review;
 pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};
@@ -100,6 +102,9 @@ pub struct PipelineConfig {
     /// The S3-compatible bucket media live in when nodes share no folder; `None`:
     /// the data folder is the store.
     pub s3: Option<S3Config>,
+    /// Keep a video's upload once it is done (`false`: remove it then; its
+    /// outputs stay, but stages cannot run again on it).
+    pub keep_source: bool,
 }
 
 /// The options of one submission.

@@ -110,6 +110,12 @@ impl Pipeline {
         };
         if let (true, Some(state)) = (moved, plan.state) {
             self.announce(video_id, state, plan.review, plan.error.as_deref()).await?;
+            if !self.config.keep_source
+                && matches!(state, VideoState::Completed | VideoState::CompletedWithWarnings)
+                && let Err(e) = self.remove_source(&video).await
+            {
+                tracing::warn!(video = video_id, error = %e, "cannot remove the finished video's upload");
+            }
         }
         Ok(())
     }

@@ -73,6 +73,7 @@ impl Pipeline {
                 remove_partials_in(&dir, 2);
             }
             sweep_uploads(&self.uploads_dir(), UPLOAD_SWEEP_AGE);
+            self.remove_deleted_copies().await?;
         }
         for video in self.db.videos().await? {
             if !video.state.is_final() {
@@ -238,6 +239,13 @@ impl Pipeline {
                 }
                 tracing::warn!(worker, video = %job.video_id, stage = %job.stage, error = %failure.message, "stage failed");
             }
+        }
+        // Deleted while the stage ran: what it wrote since goes too.
+        if db.is_deleted(&job.video_id).await.unwrap_or(false)
+            && let Ok(id) = job.video_id.parse()
+            && let Err(e) = self.delete(&id).await
+        {
+            tracing::error!(video = %job.video_id, error = %e, "cannot remove what a deleted video's stage wrote");
         }
         if let Err(e) = self.settle(&job.video_id).await {
             tracing::error!(video = %job.video_id, error = %e, "cannot settle the video");

@@ -93,3 +93,14 @@ impl From<babelcast_pipeline::ReviewError> for ApiError {
         ApiError::new(status, e.code(), e.to_string())
     }
 }
+
+impl From<babelcast_pipeline::DeleteError> for ApiError {
+    fn from(e: babelcast_pipeline::DeleteError) -> ApiError {
+        tracing::error!(error = %e, "delete");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.code(),
+            format!("{e} (the video's record is gone; delete it again to remove the rest)"),
+        )
+    }
+}

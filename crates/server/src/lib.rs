@@ -10,7 +10,7 @@
 //!
 //! One file per concern: `routes` (the table and the router), `access` (the
 //! rules), `credentials` (keys and links), `operator` (list, downloads, retry,
-//! cancel), `videos` (upload, status, events),
+//! cancel, delete), `videos` (upload, status, events),
 //! `playback`, `review`, `pages`, `operations` (metrics, health), `error`; this
 //! file holds the configuration and the OpenAPI document.
 
@@ -135,7 +135,8 @@ struct AppState {
         list_videos,
         download,
         retry_stage,
-        cancel
+        cancel,
+        delete_video
     ),
     components(schemas(
         Accepted,

@@ -1,5 +1,6 @@
 //! The operator's API: the list of videos (newest first, by cursor), downloads of
-//! every output a video produced (with ranges), and re-running a stage that died.
+//! every output a video produced (with ranges), re-running a stage that died,
+//! cancelling and deleting.
 
 use axum::extract::{Query, Request};
 use tower::ServiceExt as _;
@@ -201,6 +202,25 @@ pub(crate) async fn cancel(
             "not_in_progress",
             format!("the video is {}: nothing to cancel", video.state.as_str()),
         ))
+    }
+}
+
+/// Deletes a video and everything it made: its files, events, transcript and
+/// the cache entries no other video uses, here and in the bucket. A stage still
+/// running finishes without recording anything, and what it wrote goes too.
+/// Deleting a deleted video again answers the same.
+#[utoipa::path(delete, path = "/v1/videos/{id}", tag = "videos",
+    params(("id" = String, Path, description = "The video id")),
+    responses((status = 200, description = "Deleted"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_video(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    if state.pipeline.delete(&id).await? {
+        Ok(Json(serde_json::json!({ "deleted": id.to_string() })).into_response())
+    } else {
+        Err(ApiError::not_found("such video"))
     }
 }
 

@@ -43,6 +43,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         (route(Method::GET, "/v1/videos/{id}/files/{*path}", Video(Read)), get(download)),
         (route(Method::POST, "/v1/videos/{id}/stages/{stage}/retry", Key(Admin)), post(retry_stage)),
         (route(Method::POST, "/v1/videos/{id}/cancel", Key(Admin)), post(cancel)),
+        (route(Method::DELETE, "/v1/videos/{id}", Key(Admin)), delete(delete_video)),
         (route(Method::GET, "/v1/videos/{id}", Video(Read)), get(video_status)),
         (route(Method::GET, "/v1/videos/{id}/events", Video(Read)), get(video_events)),
         (route(Method::GET, "/v1/videos/{id}/playback", Video(Play)), get(playback)),

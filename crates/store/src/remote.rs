@@ -270,6 +270,29 @@ impl Remote {
         Ok(listed.into_keys().collect())
     }
 
+    /// Deletes the object at `key` and every object under `key/` (hidden ones,
+    /// such as the mirror's manifest, too); returns how many were asked to go.
+    pub async fn remove_all(&self, key: &str) -> Result<usize, RemoteError> {
+        let mut doomed = Vec::new();
+        let mut listing = self.store.list(Some(&Key::from(key)));
+        while let Some(meta) = listing.next().await {
+            doomed.push(meta.map_err(|e| self.err(e))?.location);
+        }
+        drop(listing);
+        // Nothing under it: a single object (deleting a missing one is no error).
+        // Not asked about first: some stores refuse a HEAD of a folder's name.
+        if doomed.is_empty() {
+            doomed.push(Key::from(key));
+        }
+        for object in &doomed {
+            match self.store.delete(object).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok(doomed.len())
+    }
+
     /// A URL of the store that reads `key` for `ttl`, signed with the store's key.
     pub async fn presigned_get(&self, key: &str, ttl: Duration) -> Result<String, RemoteError> {
         let url = self

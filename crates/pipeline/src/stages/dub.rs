@@ -100,6 +100,8 @@ impl Pipeline {
             cache_dir.join(format!("{}.mp4", to.tag())),
             cache_dir.join("qa.json"),
         );
+        // Whether found or made, this video uses the entry (see `deletion`).
+        self.use_cache_entry(&key, &video.id, &cache_dir).await?;
         let cached =
             self.db.cached(&key).await?.is_some() && self.pull_cache_dir(&cache_dir, "qa.json").await?;
         let mut clips = json!(null);
@@ -107,8 +109,8 @@ impl Pipeline {
             // Cue by cue: after an edit only the changed cues are spoken again.
             let voice = ClipCache::new(voice, &self.config.data_dir);
             let (out_m4a, out_mp4, out_qa) = (cached_m4a.clone(), cached_mp4.clone(), cached_qa.clone());
-            let (asked, spoken) =
-                tokio::task::spawn_blocking(move || -> Result<(usize, usize), StageFailure> {
+            let (asked, spoken, used) =
+                tokio::task::spawn_blocking(move || -> Result<(usize, usize, Vec<PathBuf>), StageFailure> {
                     std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
                     let dub =
                         babelcast_voice::dub(&voice, &cues, total_ms, babelcast_voice::FitOptions::default())
@@ -147,12 +149,17 @@ impl Pipeline {
                     // Written last: its presence marks the entry complete.
                     let qa = json!({ "voice": voice.name(), "summary": dub.summary(), "cues": dub.fits });
                     write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
-                    Ok(voice.counts())
+                    let (asked, spoken) = voice.counts();
+                    Ok((asked, spoken, voice.used()))
                 })
                 .await??;
+            for clip in used {
+                let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                self.use_cache_entry(&format!("voice/{name}"), &video.id, &clip).await?;
+            }
             clips = json!({ "clips": asked, "voiced": spoken });
             self.push_cache_dir(&cache_dir).await?;
-            self.db.put_cached(&key, stage::DUB, &cache_dir.to_string_lossy()).await?;
+            self.put_cache_entry(&key, stage::DUB, &video.id, &cache_dir).await?;
         }
         let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(&cached_qa)?)
             .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;

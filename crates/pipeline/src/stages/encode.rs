@@ -27,6 +27,8 @@ impl Pipeline {
             "engine": "ffmpeg/libx264",
         }));
         let cache_dir = self.config.data_dir.join("cache").join(stage::ENCODE).join(&key);
+        // Whether found or made, this video uses the entry (see `deletion`).
+        self.use_cache_entry(&key, &video.id, &cache_dir).await?;
         let cached = self.db.cached(&key).await?.is_some()
             && self.pull_cache_dir(&cache_dir, babelcast_media::hls::MASTER).await?;
         if !cached {
@@ -40,7 +42,7 @@ impl Pipeline {
             .await?
             .map_err(|e| StageFailure::from_error(&e))?;
             self.push_cache_dir(&cache_dir).await?;
-            self.db.put_cached(&key, stage::ENCODE, &cache_dir.to_string_lossy()).await?;
+            self.put_cache_entry(&key, stage::ENCODE, &video.id, &cache_dir).await?;
         }
         // The video's own package: links to the cached files, so adding tracks to
         // it (which replaces files, never edits them) leaves the cache pristine.

@@ -120,10 +120,23 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 impl Pipeline {
+    fn id_of(video: &Video) -> Result<VideoId, StageFailure> {
+        video.id.parse().map_err(|e| StageFailure::permanent("invalid_video_id", format!("{e}")))
+    }
+
+    /// The video's id and its upload, which must still be there.
     fn source_path(&self, video: &Video) -> Result<(VideoId, PathBuf), StageFailure> {
-        let id: VideoId =
-            video.id.parse().map_err(|e| StageFailure::permanent("invalid_video_id", format!("{e}")))?;
+        let id = Self::id_of(video)?;
         let path = self.layout().source(&id, &video.source_ext);
+        if !path.is_file() {
+            return Err(StageFailure::permanent(
+                "source_missing",
+                format!(
+                    "the video's upload {} is gone (with server.keep_source = false it is removed once the video is done): upload the video again",
+                    path.display()
+                ),
+            ));
+        }
         Ok((id, path))
     }
 
@@ -201,6 +214,33 @@ impl Pipeline {
             written.push(format);
         }
         Ok(written)
+    }
+
+    /// Records that a video uses the cache entry `key` at `path` (inside the
+    /// data folder; recorded relative to it, so any node can remove it).
+    pub(crate) async fn use_cache_entry(
+        &self,
+        key: &str,
+        video_id: &str,
+        path: &Path,
+    ) -> Result<(), StageFailure> {
+        let rel = path.strip_prefix(&self.config.data_dir).unwrap_or(path);
+        self.db.use_cached(key, video_id, &rel.to_string_lossy()).await?;
+        Ok(())
+    }
+
+    /// Records a complete cache entry, and that the video uses it (again: a
+    /// delete while the stage ran took the first record with it).
+    pub(crate) async fn put_cache_entry(
+        &self,
+        key: &str,
+        stage: &str,
+        video_id: &str,
+        path: &Path,
+    ) -> Result<(), StageFailure> {
+        self.use_cache_entry(key, video_id, path).await?;
+        self.db.put_cached(key, stage, &path.to_string_lossy()).await?;
+        Ok(())
     }
 
     /// Records a warning on the video and in its event log.

@@ -27,7 +27,7 @@ impl Pipeline {
     /// with the spoken language. Nothing to do until the package exists. Returns
     /// what was added.
     pub(crate) async fn refresh_package(&self, video: &Video) -> Result<Vec<String>, StageFailure> {
-        let (id, _) = self.source_path(video)?;
+        let id = Self::id_of(video)?;
         let layout = self.layout();
         let hls = layout.hls_dir(&id);
         let held = self.lock_package(&video.id).await?;
@@ -119,7 +119,7 @@ impl Pipeline {
         lang: Lang,
         cues: &[babelcast_core::Cue],
     ) -> Result<(), StageFailure> {
-        let (id, _) = self.source_path(video)?;
+        let id = Self::id_of(video)?;
         let hls = self.layout().hls_dir(&id);
         if cues.is_empty() {
             return Ok(());

@@ -98,6 +98,7 @@ pub(crate) struct ClipCache {
     dir: PathBuf,
     spoken: AtomicUsize,
     asked: AtomicUsize,
+    used: Mutex<Vec<PathBuf>>,
 }
 
 impl ClipCache {
@@ -107,6 +108,7 @@ impl ClipCache {
             dir: data_dir.join("cache").join("voice"),
             spoken: AtomicUsize::new(0),
             asked: AtomicUsize::new(0),
+            used: Mutex::new(Vec::new()),
         }
     }
 
@@ -114,6 +116,15 @@ impl ClipCache {
     /// cache).
     pub(crate) fn counts(&self) -> (usize, usize) {
         (self.asked.load(Ordering::Relaxed), self.spoken.load(Ordering::Relaxed))
+    }
+
+    /// The clip files this run read or wrote (each once), so the video's use
+    /// of them can be recorded.
+    pub(crate) fn used(&self) -> Vec<PathBuf> {
+        let mut used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
+        used.sort();
+        used.dedup();
+        used
     }
 
     /// Where the clip of `text` at `speed` is kept.
@@ -134,6 +145,9 @@ impl Voice for ClipCache {
     fn speak(&self, text: &str, speed: f64) -> Result<Vec<f32>, VoiceError> {
         self.asked.fetch_add(1, Ordering::Relaxed);
         let path = self.clip_path(text, speed);
+        if let Ok(mut used) = self.used.lock() {
+            used.push(path.clone());
+        }
         if let Ok(bytes) = std::fs::read(&path)
             && bytes.len() % 4 == 0
         {

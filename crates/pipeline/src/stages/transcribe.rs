@@ -31,6 +31,8 @@ impl Pipeline {
         }));
         let cache_file =
             self.config.data_dir.join("cache").join(stage::TRANSCRIBE).join(format!("{key}.json"));
+        // Whether found or made, this video uses the entry (see `deletion`).
+        self.use_cache_entry(&key, &video.id, &cache_file).await?;
         let cached = self.db.cached(&key).await?.is_some() && self.fetch_file(&cache_file).await?;
         let transcript: Transcript = if cached {
             let bytes = std::fs::read(&cache_file)?;
@@ -49,7 +51,7 @@ impl Pipeline {
                 .map_err(|e| StageFailure::transient(e.to_string()))?;
             write_atomic(&cache_file, &json)?;
             self.store_file(&cache_file).await?;
-            self.db.put_cached(&key, stage::TRANSCRIBE, &cache_file.to_string_lossy()).await?;
+            self.put_cache_entry(&key, stage::TRANSCRIBE, &video.id, &cache_file).await?;
             outcome.transcript
         };
         let layout = self.layout();

@@ -19,7 +19,7 @@ use crate::{Pipeline, stage};
 
 impl Pipeline {
     pub(super) async fn translate(&self, video: &Video, to: Lang) -> Result<StageDone, StageFailure> {
-        let (id, _) = self.source_path(video)?;
+        let id = Self::id_of(video)?;
         let layout = self.layout();
         let options = Self::options(video);
         let bytes = std::fs::read(layout.transcript(&id))?;
@@ -65,6 +65,8 @@ impl Pipeline {
         }));
         let cache_file =
             self.config.data_dir.join("cache").join(stage::TRANSLATE).join(format!("{key}.json"));
+        // Whether found or made, this video uses the entry (see `deletion`).
+        self.use_cache_entry(&key, &video.id, &cache_file).await?;
         let cached = self.db.cached(&key).await?.is_some() && self.fetch_file(&cache_file).await?;
         let mut sentences = json!(null);
         let translation: CachedTranslation = if cached {
@@ -99,7 +101,7 @@ impl Pipeline {
                 serde_json::to_vec(&translation).map_err(|e| StageFailure::transient(e.to_string()))?;
             write_atomic(&cache_file, &json)?;
             self.store_file(&cache_file).await?;
-            self.db.put_cached(&key, stage::TRANSLATE, &cache_file.to_string_lossy()).await?;
+            self.put_cache_entry(&key, stage::TRANSLATE, &video.id, &cache_file).await?;
             translation
         };
         self.write_captions(&id, to, &translation.cues, &options)?;
