@@ -45,6 +45,22 @@ pub struct Config {
     /// `presigned_playback` (default false). Unset: the data folder is the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Config>,
+    /// `babelcast videos`: the server it talks to.
+    pub client: ClientSection,
+}
+
+/// Where `babelcast videos` finds the server, and the key it sends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientSection {
+    /// The server's URL; unset: `http://` and `server.listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The API key (or admin token) to send, best from the environment
+    /// (`BABELCAST_CLIENT__KEY`); unset: `<server.data_dir>/api-token` when this
+    /// machine runs the server. Printed `[redacted]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
 }
 
 /// The pipeline service's settings.
@@ -233,6 +249,7 @@ impl Default for Config {
             speech: SpeechConfig::default(),
             server: ServerSection::default(),
             s3: None,
+            client: ClientSection::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod models_cmd;
 mod package_cmd;
 mod serve_cmd;
 mod transcribe_cmd;
+mod videos_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +114,17 @@ enum Command {
         #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Manage the videos of a running server: upload, list, show, wait, approve,
+    /// review-link, download, retry, cancel, delete.
+    ///
+    /// The server's URL is `client.url` (default: http:// and `server.listen`),
+    /// the key `client.key`, best given as BABELCAST_CLIENT__KEY (default: the
+    /// admin token in `<server.data_dir>/api-token`, when this machine runs the
+    /// server). Errors print the server's message.
+    Videos {
+        #[command(subcommand)]
+        action: videos_cmd::VideosAction,
+    },
     /// Rotate the key playback URLs and per-video links are signed with.
     SigningKey {
         #[command(subcommand)]
@@ -215,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
             runtime.block_on(access_cmd::keys(&config, &data_dir, action))
         }
+        Command::Videos { action } => runtime.block_on(videos_cmd::run(&config, action)),
         Command::SigningKey { action, data_dir } => {
             let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
             access_cmd::signing_key(&config, &data_dir, action)

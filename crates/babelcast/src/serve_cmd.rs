@@ -71,6 +71,15 @@ pub struct RunArgs {
     /// translations, `{"keep": ["Dashwood"], "force": {"garden": "jardín"}}`.
     #[arg(long, value_name = "FILE")]
     pub glossary: Option<PathBuf>,
+    /// Stop once the transcript is ready, for a person to review and approve it
+    /// (`babelcast serve --data-dir OUT` serves the review page and finishes the
+    /// video after the approval). Exit status 4.
+    #[arg(long)]
+    pub review: bool,
+    /// Stop once the translations are ready, before any dub, for a person to
+    /// approve them (as --review). Exit status 4.
+    #[arg(long)]
+    pub review_translations: bool,
 }
 
 /// Fails at start, with the fix, when this process will run transcription and a
@@ -271,6 +280,8 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
             } else {
                 babelcast_media::DubMode::Duck
             },
+            review: args.review,
+            review_translations: args.review_translations,
             ..VideoOptions::default()
         };
         let id = pipeline.ingest_path(&args.file, options).await?;
@@ -318,7 +329,7 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
                 }
             }
             let video = pipeline.db().video(id.as_str()).await?.context("the video vanished")?;
-            if video.state.is_final() {
+            if video.state.is_final() || video.state == VideoState::AwaitingReview {
                 break video;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -355,6 +366,18 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
         {
             eprintln!("captions: {}", entry.path().display());
         }
+        if state.state == VideoState::AwaitingReview {
+            let waiting = events.iter().rev().find(|e| e.kind == "awaiting_review");
+            let what = match waiting.and_then(|e| e.data.as_ref()).and_then(|d| d["review"].as_str()) {
+                Some("translations") => "the translations wait",
+                _ => "the transcript waits",
+            };
+            eprintln!(
+                "awaiting review: {what} for a person. Run `babelcast serve --data-dir {}` and open /review/{id} (or make a review link: `babelcast videos review-link {id}`); the video is finished after the approval.",
+                args.out.display()
+            );
+            return Ok(ExitCode::from(AWAITING_REVIEW));
+        }
         let missing = pipeline.missing_languages(id.as_str()).await?;
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|l| format!("{} ({l})", l.name())).collect();
@@ -374,3 +397,6 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
 /// language it was asked for (its translation or dub failed, or no engine
 /// reaches it); the warnings say why.
 pub const LANGUAGE_MISSING: u8 = 3;
+
+/// `babelcast run --review`'s exit status when it stopped for the review.
+pub const AWAITING_REVIEW: u8 = 4;
