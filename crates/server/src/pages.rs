@@ -1,5 +1,5 @@
-//! The web pages: the player (`/watch/{id}/{link}`) with embedded hls.js, and the
-//! review page (`/review/{id}`, `/review/{id}/{link}`). The pages are shells that
+//! The web pages: the operator's dashboard (`/`), the player (`/watch/{id}/{link}`)
+//! with embedded hls.js, and the review page (`/review/{id}`, `/review/{id}/{link}`). The pages are shells that
 //! hold no data (not even the source's name) and no key: their scripts, served
 //! as files, read the video and the link from the page's own address and ask
 //! the API with it. A content security policy allows scripts from babelcast only.
@@ -12,6 +12,8 @@ pub(crate) const WATCH_PAGE: &str = include_str!("watch.html");
 pub(crate) const WATCH_JS: &str = include_str!("watch.js");
 pub(crate) const REVIEW_PAGE: &str = include_str!("review.html");
 pub(crate) const REVIEW_JS: &str = include_str!("review.js");
+pub(crate) const DASHBOARD_PAGE: &str = include_str!("dashboard/index.html");
+pub(crate) const DASHBOARD_JS: &str = include_str!("dashboard/app.js");
 
 /// The pages' policy: scripts, styles' files, media and API calls from babelcast
 /// itself (styles may be inline; scripts may not); hls.js's media come as blobs.
@@ -67,6 +69,19 @@ pub(crate) async fn review_page(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "HTML", content_type = "text/html")))]
 pub(crate) async fn review_link_page(State(state): State<AppState>) -> Response {
     page(&state, REVIEW_PAGE)
+}
+
+/// The operator's dashboard: sign in with a key; the videos with their state
+/// and progress; upload with options; each video's player, review page or
+/// link, downloads, dub quality, cancel, retry and delete.
+#[utoipa::path(get, path = "/", tag = "pages",
+    responses((status = 200, description = "HTML", content_type = "text/html")))]
+pub(crate) async fn dashboard_page(State(state): State<AppState>) -> Response {
+    page(&state, DASHBOARD_PAGE)
+}
+
+pub(crate) async fn dashboard_js() -> Response {
+    script(DASHBOARD_JS.as_bytes())
 }
 
 fn script(body: &'static [u8]) -> Response {

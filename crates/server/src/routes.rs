@@ -61,12 +61,14 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         (route(Method::DELETE, "/v1/keys/{key}", Key(Admin)), delete(revoke_key)),
         (route(Method::GET, "/metrics", Key(Metrics)), get(metrics)),
         (route(Method::GET, "/healthz", Public), get(health)),
+        (route(Method::GET, "/", Public), get(dashboard_page)),
         (route(Method::GET, "/watch/{id}/{link}", Public), get(watch_page)),
         (route(Method::GET, "/review/{id}", Public), get(review_page)),
         (route(Method::GET, "/review/{id}/{link}", Public), get(review_link_page)),
         (asset("/assets/hls.min.js"), get(hls_js)),
         (asset("/assets/watch.js"), get(watch_js)),
         (asset("/assets/review.js"), get(review_js)),
+        (asset("/assets/dashboard.js"), get(dashboard_js)),
         (asset("/openapi.json"), get(openapi_json)),
     ]
 }

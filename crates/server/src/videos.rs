@@ -40,6 +40,8 @@ pub struct VideoStatus {
     pub translations: Vec<TranslationStatus>,
     /// Every output there is to download, with its URL.
     pub downloads: Vec<Download>,
+    /// Each dub's quality figures.
+    pub dubs: Vec<DubStatus>,
 }
 
 /// One translated language of a video.
@@ -66,6 +68,18 @@ pub struct StageStatus {
     pub attempts: i64,
     /// The last error.
     pub error: Option<String>,
+    /// While it runs: how far it is, 0 to 1 (its latest progress report).
+    pub progress: Option<f64>,
+}
+
+/// One dubbed language's quality figures.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DubStatus {
+    /// The language, e.g. `es`.
+    pub language: String,
+    /// `fit_without_speedup` (share of cues), `max_speed`, `overflowing`, `cut`.
+    #[schema(value_type = Object)]
+    pub qa: serde_json::Value,
 }
 
 /// A video's outputs.
@@ -228,6 +242,22 @@ pub(crate) async fn video_status(
     let db = state.pipeline.db();
     let video = db.video(id.as_str()).await?.ok_or_else(|| ApiError::not_found("such video"))?;
     let jobs = db.jobs(id.as_str()).await?;
+    let events = db.events(id.as_str(), 0).await?;
+    let latest = |kind: &str, stage: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e.kind == kind && e.stage.as_deref() == Some(stage))
+            .and_then(|e| e.data.clone())
+    };
+    let mut dubs: Vec<DubStatus> = jobs
+        .iter()
+        .filter_map(|j| {
+            let language = j.stage.strip_prefix("dub-")?.to_owned();
+            Some(DubStatus { language, qa: latest("dub_qa", &j.stage)? })
+        })
+        .collect();
+    dubs.sort_by(|a, b| a.language.cmp(&b.language));
     let layout = state.pipeline.layout();
     let rel = |p: PathBuf| p.strip_prefix(layout.root()).map(|p| p.to_string_lossy().into_owned()).ok();
     let master = layout.master_playlist(&id);
@@ -270,6 +300,9 @@ pub(crate) async fn video_status(
         stages: jobs
             .into_iter()
             .map(|j| StageStatus {
+                progress: (j.state == JobState::Running)
+                    .then(|| latest("progress", &j.stage).and_then(|d| d["fraction"].as_f64()))
+                    .flatten(),
                 stage: j.stage,
                 state: j.state.as_str().to_owned(),
                 attempts: j.attempts,
@@ -282,6 +315,7 @@ pub(crate) async fn video_status(
         watch_url,
         translations,
         downloads,
+        dubs,
     }))
 }
 
