@@ -26,7 +26,7 @@ try {
   process.stderr.write(`dashboard: playwright-core is missing (run scripts/test-fixtures.sh): ${e.message}\n`);
   process.exit(3);
 }
-const report = { errors: [], states: [], progressShown: false };
+const report = { errors: [], states: [], progressShown: false, listProgressShown: false };
 let browser;
 try {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
@@ -60,6 +60,7 @@ try {
       const state = await page.textContent('#detail-state').catch(() => '');
       if (state && report.states[report.states.length - 1] !== state) report.states.push(state);
       if (await page.locator('progress.stage-progress').count() > 0) report.progressShown = true;
+      if (await page.locator('#videos td.running progress').count() > 0) report.listProgressShown = true;
       if (done.includes(state)) return state;
       if (Date.now() - started > timeoutMs) throw new Error(`still ${state} after ${timeoutMs} ms`);
       await page.waitForTimeout(150);

@@ -9,8 +9,11 @@
   const KEY = "babelcast-key";
   let key = sessionStorage.getItem(KEY) || "";
   let cursor = null;
+  let pages = 1; // pages of the list shown: "More" adds one, the poll keeps them
   let selected = null;
   let timer = null;
+  let refreshing = null; // the refresh under way; another one asked meanwhile runs after it
+  let again = false;
 
   function el(tag, text, className) {
     const e = document.createElement(tag);
@@ -88,25 +91,51 @@
     row.appendChild(el("td", video.source_name));
     row.appendChild(el("td", video.state, `state state-${video.state}`));
     row.appendChild(el("td", when(video.created_ms)));
-    row.onclick = () => { selected = video.id; refresh(); };
+    row.appendChild(el("td", undefined, "running"));
+    row.onclick = () => {
+      if (selected !== video.id) {
+        $("review-link-url").value = "";
+        show("review-link-box", false);
+      }
+      selected = video.id;
+      refresh();
+    };
     return row;
   }
 
-  // The first page again (and the pages shown after it), newest first.
+  // A processing video's running stages, each with its progress bar.
+  async function fillRunning(row) {
+    const status = await api("GET", `/v1/videos/${row.dataset.id}`);
+    const cell = row.querySelector("td.running");
+    cell.replaceChildren(...status.stages.filter((s) => s.state === "running").map((stage) => {
+      const item = el("div", `${stage.stage} `);
+      const bar = el("progress", undefined, "video-progress");
+      bar.max = 1;
+      if (typeof stage.progress === "number") bar.value = stage.progress;
+      item.appendChild(bar);
+      return item;
+    }));
+  }
+
+  // The first page again and the pages shown after it, newest first; then the
+  // progress of each processing video among them.
   async function refreshList() {
     const filter = $("state-filter").value;
     const query = (after) => `/v1/videos?limit=50${filter ? `&state=${encodeURIComponent(filter)}` : ""}${after ? `&cursor=${encodeURIComponent(after)}` : ""}`;
-    const page = await api("GET", query(null));
-    const body = $("videos");
-    body.replaceChildren(...page.videos.map(videoRow));
-    cursor = page.next_cursor || null;
+    const rows = [];
+    let after = null;
+    for (let n = 0; n < pages; n++) {
+      const page = await api("GET", query(after));
+      rows.push(...page.videos.map(videoRow));
+      after = page.next_cursor || null;
+      if (!after) break;
+    }
+    $("videos").replaceChildren(...rows);
+    cursor = after;
     show("more", Boolean(cursor));
-    $("more").onclick = async () => {
-      const next = await api("GET", query(cursor));
-      next.videos.forEach((v) => body.appendChild(videoRow(v)));
-      cursor = next.next_cursor || null;
-      show("more", Boolean(cursor));
-    };
+    const processing = rows.filter((row) => row.querySelector(".state").textContent === "processing");
+    // One video gone meanwhile (deleted) leaves its cell empty, not the list.
+    await Promise.all(processing.map((row) => fillRunning(row).catch(() => {})));
   }
 
   async function refreshDetail() {
@@ -173,13 +202,26 @@
     }));
   }
 
-  async function refresh() {
-    try {
-      await refreshList();
-      await refreshDetail();
-    } catch (e) {
-      if (key) message(e.message, true);
+  // One refresh at a time: a slow server must not pile up polls, and a click
+  // during one is shown by the one run right after it.
+  function refresh() {
+    if (refreshing) {
+      again = true;
+      return refreshing;
     }
+    refreshing = (async () => {
+      do {
+        again = false;
+        try {
+          await refreshList();
+          await refreshDetail();
+        } catch (e) {
+          if (key) message(e.message, true);
+        }
+      } while (again && key);
+      refreshing = null;
+    })();
+    return refreshing;
   }
 
   async function act(call, done) {
@@ -263,7 +305,8 @@
   $("signin-form").onsubmit = (e) => { e.preventDefault(); signIn($("key").value.trim()); };
   $("signout").onclick = () => signOut("");
   $("upload-form").onsubmit = upload;
-  $("state-filter").onchange = refresh;
+  $("state-filter").onchange = () => { pages = 1; refresh(); };
+  $("more").onclick = () => { pages += 1; refresh(); };
   $("watch").onclick = () => act(async () => {
     const link = await api("POST", `/v1/videos/${selected}/links/view`, {});
     window.open(link.url, "_blank", "noopener");
@@ -274,7 +317,20 @@
     $("review-link-url").value = new URL(link.url, location.origin).href;
     show("review-link-box", true);
   }, "review link made");
-  $("copy").onclick = () => navigator.clipboard.writeText($("review-link-url").value).then(() => message("copied"), () => message("select the link and copy it", true));
+  // The clipboard API exists on https and localhost only; elsewhere the old way.
+  $("copy").onclick = () => {
+    const input = $("review-link-url");
+    const byHand = () => {
+      input.select();
+      const done = document.execCommand && document.execCommand("copy");
+      message(done ? "copied" : "select the link and copy it", !done);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(() => message("copied"), byHand);
+    } else {
+      byHand();
+    }
+  };
   $("approve").onclick = () => act(() => api("POST", `/v1/videos/${selected}/approve`), "approved");
   $("cancel").onclick = () => act(() => api("POST", `/v1/videos/${selected}/cancel`), "cancelled");
   $("delete").onclick = () => {
