@@ -13,6 +13,7 @@ impl Db {
     /// deleting is idempotent.
     pub async fn delete_video(&self, id: &str) -> Result<Option<Vec<String>>, DbError> {
         let mut tx = self.pool.begin().await?;
+        hold_video_row(&mut tx, id).await?;
         let live =
             sqlx::query("SELECT id FROM videos WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
         let tombstone = sqlx::query("SELECT id FROM deleted_videos WHERE id = $1")

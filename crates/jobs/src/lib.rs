@@ -132,6 +132,20 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Starts a transaction's writing at once by a write that changes nothing to
+/// the video's row, before it reads what it will change. On SQLite a
+/// transaction that reads first and writes later fails with `SQLITE_BUSY` at
+/// once, without waiting, when another connection wrote in between (a worker
+/// claiming a job); a write first waits for the writer lock like any other.
+/// On PostgreSQL the same statement holds the row until the commit.
+async fn hold_video_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE videos SET updated_ms = updated_ms WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -227,16 +227,9 @@ impl Db {
         edit: impl FnOnce(&mut Vec<String>) -> bool,
     ) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;
-        // PostgreSQL: hold the row, so two workers changing warnings at once do not
-        // lose one; SQLite's writer lock does the same.
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let row = sqlx::query(&format!("SELECT warnings FROM videos WHERE id = $1{lock}"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        hold_video_row(&mut tx, id).await?;
+        let row =
+            sqlx::query("SELECT warnings FROM videos WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
         let text: String = row.try_get("warnings")?;
         let mut warnings: Vec<String> =
             serde_json::from_str(&text).map_err(|e| DbError::Corrupt(e.to_string()))?;

@@ -190,6 +190,33 @@ async fn concurrent_workers_never_claim_the_same_job(backend: Backend) {
     assert_eq!((all.len(), unique.len()), (40, 40), "every job once");
 }
 
+/// Warnings added from many tasks at once, while other writers commit in
+/// between (events): every call succeeds and no warning is lost. On SQLite a
+/// transaction that read before it wrote failed here with "database is
+/// locked" instead of waiting (a retry answered 500 in the server test).
+async fn concurrent_warning_edits_wait_for_each_other_and_lose_none(backend: Backend) {
+    let Fresh { db, .. } = &fresh(backend).await;
+    db.create_video(&video("v1"), "probe", 3).await.expect("create");
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                db.add_event("v1", "note", None, "between", None).await.expect("event");
+                assert!(db.add_warning("v1", &format!("w{t}-{i}")).await.expect("warn"));
+                assert!(db.remove_warnings("v1", &format!("w{t}-{i}")).await.expect("take back"));
+                assert!(db.add_warning("v1", &format!("kept{t}-{i}")).await.expect("warn again"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let warnings = db.video("v1").await.expect("video").expect("exists").warnings;
+    assert_eq!(warnings.len(), 80, "{warnings:?}");
+    assert!(warnings.iter().all(|w| w.starts_with("kept")), "{warnings:?}");
+}
+
 /// One module per backend, each running every listed test on it.
 macro_rules! conformance {
     ([$($backend:ident),*], $tests:tt) => {
@@ -217,6 +244,7 @@ conformance!(
         only_the_stages_a_worker_takes_are_claimed,
         events_warnings_cache_values_and_counts_persist,
         concurrent_workers_never_claim_the_same_job,
+        concurrent_warning_edits_wait_for_each_other_and_lose_none,
     ]
 );
 
