@@ -171,7 +171,7 @@ pub fn mp4(config: &Config, args: Mp4Args, runtime: &tokio::runtime::Runtime) ->
         audio.push(Mp4Audio::Original { language: args.language });
     }
     let spec = Mp4Spec { source: &args.file, facts: &facts, audio, subtitles, burn_in };
-    let writer = Mp4Writer::new(config.ffmpeg(), config.media.ladder.preset.clone());
+    let writer = Mp4Writer::new(config.ffmpeg(), config.ffprobe(), config.media.ladder.preset.clone());
     let bar = fraction_bar(format!("writing {}", args.out.display()));
     writer.write(&spec, &args.out, &mut |f| bar_at(&bar, f))?;
     bar.finish_and_clear();

@@ -455,8 +455,9 @@ impl Packager {
 
     /// Adds (or replaces) the audio track of `language` from the first audio stream
     /// of `file`, without touching the video: the audio is encoded to AAC on the
-    /// package's timeline, padded or cut to the video's length, and the master
-    /// rewritten. Blocks for the encode.
+    /// package's timeline, padded or cut to the video's length (copied as it is,
+    /// only cut, when it already is 48 kHz stereo AAC, as a dub track is), and the
+    /// master rewritten. Blocks for the encode.
     pub fn add_audio(
         &self,
         package: &mut Package,
@@ -473,19 +474,25 @@ impl Packager {
         let duration = package.duration_secs();
         let mut call = self.ffmpeg.call().args(QUIET_WITH_PROGRESS);
         call = run::untrusted_input(call, file).map_err(io_error(file))?;
+        call = call.args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"]);
+        call = if crate::probe::is_package_audio(&self.ffprobe, file) {
+            // Already what the package plays (a dub track): segmented as it is,
+            // not decoded and encoded again; cut at the video's end.
+            call.args(["-t", &format!("{duration:.3}"), "-c:a", "copy"])
+        } else {
+            call.args(["-af", &format!("apad=whole_dur={duration:.3}"), "-t", &format!("{duration:.3}")])
+                .args([
+                    "-c:a",
+                    "aac",
+                    "-b:a",
+                    &format!("{}k", package.state.audio_kbps),
+                    "-ar",
+                    "48000",
+                    "-ac",
+                    "2",
+                ])
+        };
         call = call
-            .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"])
-            .args(["-af", &format!("apad=whole_dur={duration:.3}"), "-t", &format!("{duration:.3}")])
-            .args([
-                "-c:a",
-                "aac",
-                "-b:a",
-                &format!("{}k", package.state.audio_kbps),
-                "-ar",
-                "48000",
-                "-ac",
-                "2",
-            ])
             .args(["-output_ts_offset", &format!("{:.6}", package.state.audio_offset_secs)])
             .args([
                 "-f",

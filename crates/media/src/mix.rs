@@ -1,7 +1,8 @@
 //! The dub track: the dubbed speech over the original audio, which is lowered
 //! under the speech (ducking, ffmpeg's `sidechaincompress` keyed by the speech) or
-//! replaced, then loudness-normalised (EBU R128, `loudnorm`) so every language's
-//! track plays at the same level, and encoded to AAC in an `.m4a`.
+//! replaced, then brought to one loudness (EBU R128 measured, one gain, a peak
+//! limiter) so every language's track plays at the same level, and encoded to
+//! AAC in an `.m4a`.
 
 use std::path::Path;
 
@@ -25,14 +26,27 @@ pub enum DubMode {
     Replace,
 }
 
-/// The loudness every dub track is normalised to: -16 LUFS integrated, -1.5 dBTP,
-/// the common target for online video.
-const LOUDNORM: &str = "loudnorm=I=-16:TP=-1.5:LRA=11";
+/// The loudness every dub track is brought to: -16 LUFS integrated, the common
+/// target for online video, with sample peaks held at -1.5 dBFS.
+const TARGET_LUFS: f64 = -16.0;
+const PEAK_LIMIT: f64 = 0.841; // -1.5 dBFS
+
+/// The largest gain applied to reach the target: a near-silent mix is not
+/// boosted into noise.
+const MAX_GAIN_DB: f64 = 20.0;
 
 /// Mixes `speech` (a WAV of the dub at the cue times) with the original audio of
 /// `source` (probed into `facts`) into `out` (`.m4a`, AAC 128k, 48 kHz stereo),
 /// written under a temporary name and renamed. A source without audio gets the
 /// speech alone.
+///
+/// Two passes over the mix, not `loudnorm`: the mix itself is cheap, and
+/// `loudnorm` resamples to 192 kHz to normalise dynamically, which cost more than
+/// everything else in a dub. The first pass measures the mix's integrated
+/// loudness (EBU R128, ffmpeg's `ebur128`); the second applies the one gain that
+/// brings it to the target, a limiter for the peaks, and encodes AAC with the
+/// encoder's fast coder (a quarter of the default's time; speech at 128 kb/s
+/// does not need the slow search).
 pub fn dub_track(
     ffmpeg: &Program,
     source: &Path,
@@ -41,32 +55,83 @@ pub fn dub_track(
     mode: DubMode,
     out: &Path,
 ) -> Result<(), PackageError> {
-    let partial = StagedFile::new(out, ".m4a").map_err(io_error(out))?;
-    let mut call = ffmpeg.call().args(QUIET_WITH_PROGRESS);
-    call = run::untrusted_input(call, speech).map_err(io_error(speech))?;
     let original = match (mode, facts.audio.first()) {
         (DubMode::Duck, Some(audio)) => Some(audio.index),
         _ => None,
     };
-    let graph = match original {
-        Some(index) => {
-            call = run::untrusted_input(call, source).map_err(io_error(source))?;
-            format!(
-                "[0:a]aformat=sample_rates=48000:channel_layouts=stereo,asplit=2[key][voice];\
-                 [1:{index}]aformat=sample_rates=48000:channel_layouts=stereo[orig];\
-                 [orig][key]sidechaincompress=threshold=0.01:ratio=12:attack=20:release=400[ducked];\
-                 [ducked][voice]amix=inputs=2:duration=first:normalize=0,{LOUDNORM},aresample=48000,aformat=channel_layouts=stereo[out]"
-            )
-        }
-        None => format!(
-            "[0:a]aformat=sample_rates=48000:channel_layouts=stereo,{LOUDNORM},aresample=48000,aformat=channel_layouts=stereo[out]"
+    let mix = match original {
+        Some(index) => format!(
+            "[0:a]aformat=sample_rates=48000:channel_layouts=stereo,asplit=2[key][voice];\
+             [1:{index}]aformat=sample_rates=48000:channel_layouts=stereo[orig];\
+             [orig][key]sidechaincompress=threshold=0.01:ratio=12:attack=20:release=400[ducked];\
+             [ducked][voice]amix=inputs=2:duration=first:normalize=0"
         ),
+        None => "[0:a]aformat=sample_rates=48000:channel_layouts=stereo".to_owned(),
     };
-    call = call
-        .args(["-filter_complex", &graph, "-map", "[out]", "-c:a", "aac", "-b:a", "128k", "-ar", "48000"])
+    let inputs = |mut call: babelcast_process::Call| -> Result<babelcast_process::Call, PackageError> {
+        call = run::untrusted_input(call, speech).map_err(io_error(speech))?;
+        if original.is_some() {
+            call = run::untrusted_input(call, source).map_err(io_error(source))?;
+        }
+        Ok(call)
+    };
+    let duration = facts.duration_secs;
+
+    // Pass 1: the loudness of the mix (the summary is printed at the info level;
+    // the per-frame lines are kept below it).
+    let measure = inputs(ffmpeg.call().args(MEASURE_WITH_PROGRESS))?
+        .args(["-filter_complex", &format!("{mix},ebur128=framelog=verbose[out]"), "-map", "[out]"])
+        .args(["-f", "null", "-"]);
+    let report = run::with_progress(measure, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
+    let gain_db = gain_to_target(integrated_loudness(&report));
+
+    // Pass 2: the same mix at the target loudness, encoded.
+    let partial = StagedFile::new(out, ".m4a").map_err(io_error(out))?;
+    let graph = format!(
+        "{mix},volume={gain_db:.2}dB,alimiter=limit={PEAK_LIMIT}:level=false:latency=true,\
+         aresample=48000,aformat=channel_layouts=stereo[out]"
+    );
+    let encode = inputs(ffmpeg.call().args(QUIET_WITH_PROGRESS))?
+        .args(["-filter_complex", &graph, "-map", "[out]"])
+        .args(["-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k", "-ar", "48000"])
         .args(["-map_metadata", "-1", "-f", "mp4"])
         .arg(partial.path());
-    let duration = facts.duration_secs;
-    run::with_progress(call, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
+    run::with_progress(encode, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
     partial.publish().map_err(io_error(out))
+}
+
+/// [`QUIET_WITH_PROGRESS`] with the info level, for a filter's summary.
+const MEASURE_WITH_PROGRESS: [&str; 8] =
+    ["-nostdin", "-hide_banner", "-nostats", "-v", "info", "-progress", "pipe:1", "-y"];
+
+/// The integrated loudness (LUFS) in the summary `ebur128` prints at the end.
+fn integrated_loudness(stderr: &str) -> Option<f64> {
+    let summary = &stderr[stderr.rfind("Integrated loudness:")?..];
+    let line = summary.lines().find(|l| l.trim_start().starts_with("I:"))?;
+    line.trim_start().strip_prefix("I:")?.trim().strip_suffix("LUFS")?.trim().parse().ok()
+}
+
+/// The gain (dB) from `measured` loudness to the target: none for silence or an
+/// unreadable measure, at most [`MAX_GAIN_DB`] up.
+fn gain_to_target(measured: Option<f64>) -> f64 {
+    match measured {
+        Some(lufs) if lufs.is_finite() && lufs > -60.0 => (TARGET_LUFS - lufs).min(MAX_GAIN_DB),
+        _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gain_comes_from_the_summary_and_silence_is_not_boosted() {
+        let stderr = "[Parsed_ebur128_5 @ 0x1] Summary:\n\n  Integrated loudness:\n    I:         -19.4 LUFS\n    Threshold: -29.6 LUFS\n\n  Loudness range:\n    LRA:         1.4 LU\n";
+        assert_eq!(integrated_loudness(stderr), Some(-19.4));
+        assert!((gain_to_target(integrated_loudness(stderr)) - 3.4).abs() < 1e-9);
+        assert_eq!(gain_to_target(Some(-70.0)), 0.0, "silence");
+        assert_eq!(gain_to_target(None), 0.0);
+        assert_eq!(gain_to_target(Some(-50.0)), MAX_GAIN_DB);
+        assert_eq!(integrated_loudness("no summary"), None);
+    }
 }

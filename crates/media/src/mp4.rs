@@ -65,13 +65,15 @@ pub struct Mp4Spec<'a> {
 #[derive(Debug, Clone)]
 pub struct Mp4Writer {
     ffmpeg: Program,
+    ffprobe: Program,
     preset: String,
 }
 
 impl Mp4Writer {
-    /// A writer running this ffmpeg, encoding (when it must) with this x264 preset.
-    pub fn new(ffmpeg: Program, preset: impl Into<String>) -> Mp4Writer {
-        Mp4Writer { ffmpeg, preset: preset.into() }
+    /// A writer running this ffmpeg (and ffprobe, to see which audio files it
+    /// can copy), encoding (when it must) with this x264 preset.
+    pub fn new(ffmpeg: Program, ffprobe: Program, preset: impl Into<String>) -> Mp4Writer {
+        Mp4Writer { ffmpeg, ffprobe, preset: preset.into() }
     }
 
     /// Writes the MP4 described by `spec` to `out`. Blocks for the length of the
@@ -105,8 +107,9 @@ impl Mp4Writer {
                 }
                 Mp4Audio::File { path, language } => {
                     call = run::untrusted_input(call, path).map_err(io_error(path))?;
-                    // The dub's codec is not probed: encoding a speech track is cheap.
-                    audio_maps.push((format!("{inputs}:a:0"), false));
+                    // A dub track is AAC already: copied, not encoded again.
+                    let copy = crate::probe::is_package_audio(&self.ffprobe, path);
+                    audio_maps.push((format!("{inputs}:a:0"), copy));
                     audio_languages.push(Some(*language));
                     inputs += 1;
                 }

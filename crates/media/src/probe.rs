@@ -194,6 +194,24 @@ pub(crate) fn failure_reason(program: &str, stderr_tail: &str) -> String {
     }
 }
 
+/// Whether the first audio stream of `file` is AAC-LC at 48 kHz in stereo, as
+/// babelcast's audio tracks are (a dub track is): then it is copied, not
+/// encoded again. A file ffprobe cannot read is not: the encode that follows
+/// refuses it with its own, clearer, error.
+pub(crate) fn is_package_audio(ffprobe: &Program, file: &Path) -> bool {
+    let Ok(url) = file_url(file) else { return false };
+    let call = ffprobe
+        .call()
+        .args(["-v", "error", "-protocol_whitelist", "file", "-format_whitelist", ALLOWED_DEMUXERS])
+        .args(["-select_streams", "a:0", "-show_entries", "stream=codec_name,profile,sample_rate,channels"])
+        .args(["-of", "csv=p=0"])
+        .arg(url);
+    let Ok(out) = crate::run::read_all(call) else { return false };
+    let text = String::from_utf8_lossy(&out);
+    let fields: Vec<&str> = text.lines().next().unwrap_or_default().trim().split(',').collect();
+    fields == ["aac", "LC", "48000", "2"]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

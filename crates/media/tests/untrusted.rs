@@ -80,7 +80,7 @@ fn the_mp4_writer_and_audio_tracks_refuse_a_playlist_in_disguise() {
     let tmp = tempfile::tempdir().expect("tmp");
     let facts = harmless_facts(tmp.path());
     let evil = playlist_in_disguise(tmp.path());
-    let writer = Mp4Writer::new(Program::ffmpeg(), "ultrafast");
+    let writer = Mp4Writer::new(Program::ffmpeg(), Program::ffprobe(), "ultrafast");
     let out = tmp.path().join("out.mp4");
 
     let spec =

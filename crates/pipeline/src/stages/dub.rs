@@ -77,8 +77,12 @@ impl Pipeline {
         let source_lang = spoken.as_ref().and_then(|t| Lang::from_metadata(&t.language));
         let source_cues = spoken.map(|t| t.cues).unwrap_or_default();
         let total_ms = (facts.duration_secs.unwrap_or(0.0) * 1000.0).round().max(0.0) as u64;
-        let (espeak, ffmpeg, preset) =
-            (self.config.espeak.clone(), self.config.ffmpeg.clone(), self.config.ladder.preset.clone());
+        let (espeak, ffmpeg, ffprobe, preset) = (
+            self.config.espeak.clone(),
+            self.config.ffmpeg.clone(),
+            self.config.ffprobe.clone(),
+            self.config.ladder.preset.clone(),
+        );
         let (m4a, mp4) = (layout.dub(&id, to), layout.mp4(&id, to));
         let qa_path = m4a.with_extension("qa.json");
         let mode = options.dub_mode;
@@ -87,10 +91,11 @@ impl Pipeline {
             let espeak = espeak.clone();
             tokio::task::spawn_blocking(move || choose_voice(&models_dir, espeak, to)).await?
         };
-        // Cached by everything the dub and its MP4 are made from: the same content
+        // Cached by everything the dub and its MP4 are made from ("mix": the way
+        // the track is mixed and levelled, 2 since one measured gain): the same content
         // with the same translation and voice is not voiced again.
         let key = cache_key(&json!({
-            "stage": stage::DUB, "v": CACHE_VERSION, "source": video.source_sha256, "to": to.tag(),
+            "stage": stage::DUB, "v": CACHE_VERSION, "mix": 2, "source": video.source_sha256, "to": to.tag(),
             "cues": cues, "voice": voice.name(), "mode": mode, "preset": preset, "total_ms": total_ms,
             "spoken": source_lang, "spoken_cues": source_cues,
         }));
@@ -143,7 +148,7 @@ impl Pipeline {
                         subtitles,
                         burn_in: None,
                     };
-                    babelcast_media::Mp4Writer::new(ffmpeg, preset)
+                    babelcast_media::Mp4Writer::new(ffmpeg, ffprobe, preset)
                         .write(&spec, &out_mp4, &mut |_| {})
                         .map_err(|e| StageFailure::from_error(&e))?;
                     // Written last: its presence marks the entry complete.
