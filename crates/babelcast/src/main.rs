@@ -7,6 +7,7 @@ mod models_cmd;
 mod package_cmd;
 mod serve_cmd;
 mod transcribe_cmd;
+mod translate_cmd;
 mod videos_cmd;
 
 use std::path::PathBuf;
@@ -66,6 +67,13 @@ enum Command {
     /// Shows a progress bar on the audio done and ends with a summary: language,
     /// duration, words, cues and real-time factor.
     Transcribe(transcribe_cmd::TranscribeArgs),
+    /// Translate a subtitle file (SRT or WebVTT) into other languages: one
+    /// `<name>.<lang>.srt|vtt` per language, each cue at its original time, its
+    /// text set on lines by the caption rules.
+    ///
+    /// Prints each file written; fails before writing anything when no
+    /// installed engine reaches a language asked for.
+    Translate(translate_cmd::TranslateArgs),
     /// Encode a video into an HLS package: the bitrate ladder from one decode, the
     /// original audio, and optional caption and audio tracks.
     ///
@@ -199,6 +207,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve_cmd::serve(&config, args, &runtime),
         Command::Run(args) => serve_cmd::run(&config, args, &runtime),
         Command::Worker(args) => serve_cmd::worker(&config, args, &runtime),
+        Command::Translate(args) => {
+            translate_cmd::translate(&config, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Voices => {
             let installed = babelcast_voice::Espeak::list(&babelcast_process::Program::espeak_ng())?;
             println!("{:<4} {:<12} {:<24} installed espeak-ng voices", "lang", "name", "dub voice");

@@ -80,6 +80,26 @@ pub struct RunArgs {
     /// approve them (as --review). Exit status 4.
     #[arg(long)]
     pub review_translations: bool,
+    /// Subtitles to use as the transcript instead of speech recognition, with
+    /// their language: LANG=FILE, e.g. en=talk.srt (SRT or WebVTT; UTF-8, UTF-16
+    /// or a legacy encoding such as Windows-1252). Cues that break the caption
+    /// rules are set again; the rest are kept as they are.
+    #[arg(long, value_name = "LANG=FILE")]
+    pub transcript: Option<String>,
+    /// Move the --transcript's cues to where their words are spoken (the speech
+    /// is recognised and the text matched to it); a plain text script is then
+    /// accepted too, its words set into cues by the caption rules.
+    #[arg(long, requires = "transcript")]
+    pub retime: bool,
+}
+
+/// `--transcript LANG=FILE` read: the subtitles, or what is wrong with them.
+fn given_transcript(arg: &str, retime: bool) -> anyhow::Result<babelcast_pipeline::GivenTranscript> {
+    let (lang, file) = arg
+        .split_once('=')
+        .with_context(|| format!("--transcript {arg:?}: give the language and the file, e.g. en=talk.srt"))?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read the transcript {file}"))?;
+    Ok(babelcast_pipeline::GivenTranscript::read(lang, file, &bytes, retime)?)
 }
 
 /// Fails at start, with the fix, when this process will run transcription and a
@@ -264,7 +284,10 @@ pub fn worker(
 
 /// `babelcast run`.
 pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
-    require_speech_models(config, ALL_STAGES)?;
+    let transcript = args.transcript.as_deref().map(|t| given_transcript(t, args.retime)).transpose()?;
+    if transcript.is_none() || args.retime {
+        require_speech_models(config, ALL_STAGES)?;
+    }
     runtime.block_on(async {
         let pipeline = open(config, &args.out).await?;
         let glossary = match &args.glossary {
@@ -282,6 +305,8 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
             },
             review: args.review,
             review_translations: args.review_translations,
+            transcript,
+            retime: args.retime,
             ..VideoOptions::default()
         };
         let id = pipeline.ingest_path(&args.file, options).await?;

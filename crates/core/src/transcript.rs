@@ -50,6 +50,10 @@ pub struct Transcript {
     pub words: Vec<Word>,
     /// The cues built from `words` (and later edited by a person).
     pub cues: Vec<Cue>,
+    /// For given subtitles re-timed to the speech: where each given cue moved,
+    /// and the cues whose words were not found (kept at their time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retimed: Vec<crate::captions::CueShift>,
 }
 
 #[cfg(test)]
@@ -66,6 +70,7 @@ mod tests {
                 Word { text: " world.".into(), start: Millis(450), end: Millis(900), probability: 0.5 },
             ],
             cues: vec![Cue { start: Millis(0), end: Millis(1_400), text: "Hello world.".into() }],
+            retimed: Vec::new(),
         }
     }
 

@@ -12,6 +12,11 @@
 //!             └─ [review] ─ translate-xx ─ [review_translations] ─ dub-xx   (each target)
 //! ```
 //!
+//! With subtitles given for the transcript, `import` takes transcribe's place
+//! (with or without audio): speech recognition does not run, unless the
+//! subtitles are to be re-timed to the speech: then `import` follows
+//! `transcribe`, whose words it matches the text to.
+//!
 //! An edit re-runs what depends on it: a source edit each translation (then, as
 //! each translation changes, its dub); one language's edit only that dub.
 
@@ -30,6 +35,9 @@ pub enum Stage {
     Encode,
     /// Speech to transcript and caption files.
     Transcribe,
+    /// Subtitles the user gave to transcript and caption files, instead of
+    /// [`Stage::Transcribe`].
+    Import,
     /// Adds the caption tracks to the package.
     Captions,
     /// Translates the captions into one language.
@@ -49,6 +57,7 @@ impl Stage {
             Stage::Probe => stage::PROBE,
             Stage::Encode => stage::ENCODE,
             Stage::Transcribe => stage::TRANSCRIBE,
+            Stage::Import => stage::IMPORT,
             Stage::Captions => stage::CAPTIONS,
             Stage::Translate(_) => stage::TRANSLATE,
             Stage::Dub(_) => stage::DUB,
@@ -93,6 +102,7 @@ impl FromStr for Stage {
             stage::PROBE => Stage::Probe,
             stage::ENCODE => Stage::Encode,
             stage::TRANSCRIBE => Stage::Transcribe,
+            stage::IMPORT => Stage::Import,
             stage::CAPTIONS => Stage::Captions,
             _ => {
                 let (kind, tag) = name.split_once('-').ok_or_else(unknown)?;
@@ -122,7 +132,7 @@ pub struct JobFacts {
     pub last_error: Option<String>,
 }
 
-/// What the transcription found.
+/// What the transcription (or the import of given subtitles) found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spoken {
     /// The spoken language as Whisper named it (`en`; maybe one babelcast lacks).
@@ -143,6 +153,11 @@ pub struct VideoFacts<'a> {
     pub review: bool,
     /// Whether the source has sound; `None` until the probe says.
     pub audio: Option<bool>,
+    /// Whether the user gave subtitles for the transcript (then
+    /// [`Stage::Import`] makes it, not speech recognition).
+    pub given_transcript: bool,
+    /// Whether the given subtitles are moved to the speech (recognised first).
+    pub retime: bool,
     /// The transcription's result; `None` until it is known.
     pub spoken: Option<Spoken>,
     /// When the transcript was approved, Unix ms.
@@ -169,6 +184,8 @@ impl fmt::Debug for VideoFacts<'_> {
             .field("targets", &self.targets)
             .field("review", &self.review)
             .field("audio", &self.audio)
+            .field("given_transcript", &self.given_transcript)
+            .field("retime", &self.retime)
             .field("spoken", &self.spoken)
             .field("approved_ms", &self.approved_ms)
             .field("edited_ms", &self.edited_ms)
@@ -256,31 +273,39 @@ pub fn plan(facts: &VideoFacts<'_>) -> Plan {
         // Its facts are not readable yet: nothing can be decided.
         return plan;
     }
+    // The stage that makes the transcript.
+    let transcript = if facts.given_transcript { Stage::Import } else { Stage::Transcribe };
     if done(Stage::Probe)
         && let Some(audio) = facts.audio
     {
         next(&mut plan, Stage::Encode);
-        if audio {
+        // Speech is recognised unless subtitles were given and stay as timed.
+        let hear = audio && (!facts.given_transcript || facts.retime);
+        if hear {
             next(&mut plan, Stage::Transcribe);
-        } else {
+        }
+        if facts.given_transcript && (!hear || job(Stage::Transcribe).is_some_and(over)) {
+            next(&mut plan, Stage::Import);
+        }
+        if !audio && !facts.given_transcript {
             plan.warn(Some(Stage::Probe), NO_AUDIO.to_owned());
         }
     }
-    if done(Stage::Encode) && done(Stage::Transcribe) {
+    if done(Stage::Encode) && done(transcript) {
         next(&mut plan, Stage::Captions);
     }
 
-    if done(Stage::Transcribe) && facts.spoken.is_none() {
+    if done(transcript) && facts.spoken.is_none() {
         // Its result is not recorded yet (the worker records it, then settles).
         return plan;
     }
     let mut reviewing = false;
-    if done(Stage::Transcribe)
+    if done(transcript)
         && let Some(spoken) = &facts.spoken
     {
         reviewing = facts.review && facts.approved_ms.is_none();
         if !reviewing && !facts.targets.is_empty() {
-            translations(facts, spoken, &mut plan);
+            translations(facts, transcript, spoken, &mut plan);
         }
     }
     // With review_translations, the dubs wait until every translation has ended
@@ -344,6 +369,9 @@ pub fn plan(facts: &VideoFacts<'_>) -> Plan {
             Stage::Dub(lang) => {
                 format!("{} ({lang}) has captions but no dub: {} failed: {why}", lang.name(), job.stage)
             }
+            Stage::Transcribe if facts.given_transcript => {
+                format!("the given subtitles keep their times: {} failed: {why}", job.stage)
+            }
             stage => format!("published without captions: {stage} failed: {why}"),
         };
         plan.warn(Some(job.stage), message);
@@ -361,14 +389,14 @@ pub fn plan(facts: &VideoFacts<'_>) -> Plan {
 
 /// Queues (or re-runs, after an edit) the translation of every target that can
 /// be reached from the spoken language, and says why the others are left out.
-fn translations(facts: &VideoFacts<'_>, spoken: &Spoken, plan: &mut Plan) {
+fn translations(facts: &VideoFacts<'_>, transcript: Stage, spoken: &Spoken, plan: &mut Plan) {
     if spoken.cues == 0 {
-        plan.warn(Some(Stage::Transcribe), "nothing to translate or dub: the transcript is empty".into());
+        plan.warn(Some(transcript), "nothing to translate or dub: the transcript is empty".into());
         return;
     }
     let Some(from) = Lang::from_metadata(&spoken.language) else {
         plan.warn(
-            Some(Stage::Transcribe),
+            Some(transcript),
             format!(
                 "nothing translated: babelcast cannot translate from the spoken language {:?}",
                 spoken.language

@@ -23,6 +23,7 @@
 //!   into place; the cache row is written only after the output is complete.
 
 mod deletion;
+mod given;
 pub mod graph;
 mod mirror;
 mod review;
@@ -49,6 +50,7 @@ use sha2::{Digest, Sha256};
 
 pub use babelcast_translate::Glossary;
 pub use deletion::{DeleteError, keep_deleting_expired};
+pub use given::{GivenText, GivenTranscript};
 pub use graph::Review;
 pub use review::{ReviewError, TranscriptView};
 pub use speech::{SpeechConfig, SpeechOutcome};
@@ -64,6 +66,8 @@ pub mod stage {
     pub const ENCODE: &str = "encode";
     /// Speech to transcript and caption files.
     pub const TRANSCRIBE: &str = "transcribe";
+    /// Subtitles the user gave become the transcript (instead of transcribe).
+    pub const IMPORT: &str = "import";
     /// Adds the caption tracks to the package.
     pub const CAPTIONS: &str = "captions";
     /// Translates the captions into one language: jobs `translate-es`, ...
@@ -128,6 +132,13 @@ pub struct VideoOptions {
     /// Wait after translation, before any dub, until a person approves the
     /// translations.
     pub review_translations: bool,
+    /// Subtitles given as the transcript: speech recognition is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<GivenTranscript>,
+    /// Move the given subtitles' cues to where their words are spoken: the
+    /// speech is recognised and the text matched to it.
+    #[serde(default)]
+    pub retime: bool,
 }
 
 impl Default for VideoOptions {
@@ -141,6 +152,8 @@ impl Default for VideoOptions {
             dub_mode: DubMode::default(),
             review: false,
             review_translations: false,
+            transcript: None,
+            retime: false,
         }
     }
 }
@@ -174,6 +187,14 @@ pub enum IngestError {
     /// An option is invalid.
     #[error("invalid option: {0}")]
     Options(String),
+    /// The subtitles given for the transcript cannot be read.
+    #[error("the subtitles {name}: {source}")]
+    Subtitles {
+        /// The file's name.
+        name: String,
+        /// Why.
+        source: babelcast_core::SubtitleError,
+    },
     /// Storage failed.
     #[error("cannot store the upload: {0}")]
     Io(#[from] std::io::Error),
@@ -188,6 +209,7 @@ impl ErrorCode for IngestError {
             IngestError::Probe(e) => e.code(),
             IngestError::NoVideo => "no_video_stream",
             IngestError::Options(_) => "invalid_options",
+            IngestError::Subtitles { source, .. } => source.code(),
             IngestError::Io(_) => "storage",
             IngestError::Db(e) => e.code(),
         }
@@ -196,7 +218,7 @@ impl ErrorCode for IngestError {
     fn is_client_error(&self) -> bool {
         match self {
             IngestError::Probe(e) => e.is_client_error(),
-            IngestError::NoVideo | IngestError::Options(_) => true,
+            IngestError::NoVideo | IngestError::Options(_) | IngestError::Subtitles { .. } => true,
             IngestError::Io(_) | IngestError::Db(_) => false,
         }
     }
@@ -241,18 +263,37 @@ fn new_video_id() -> std::io::Result<VideoId> {
     Ok(hex.parse().unwrap_or_else(|_| unreachable!("hex digits are a valid id")))
 }
 
+/// The installed Apertium pairs, run by the configured program.
+fn apertium(config: &PipelineConfig) -> Apertium {
+    Apertium::discover(config.apertium.clone(), Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR))
+}
+
+/// The CTranslate2 models installed under the models folder, each problem with
+/// one logged and the model left out.
+fn neural(config: &PipelineConfig) -> Neural {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let (neural, problems) =
+        Neural::discover(&config.models_dir.join(babelcast_translate::neural::MODELS_SUBDIR), threads);
+    for problem in problems {
+        tracing::warn!("{problem}; it is not used");
+    }
+    neural
+}
+
+/// The translation engines a pipeline with `config` uses, the first that
+/// reaches a pair translating it (see [`Pipeline::translators`]), for work
+/// outside a pipeline (`babelcast translate`).
+pub fn installed_translators(config: &PipelineConfig) -> Engines {
+    Engines(vec![Box::new(neural(config)), Box::new(apertium(config))])
+}
+
 impl Pipeline {
     /// A pipeline over `db` with `config`; creates the data folder.
     pub fn new(db: Db, config: PipelineConfig) -> std::io::Result<Pipeline> {
         std::fs::create_dir_all(config.data_dir.join("videos"))?;
         std::fs::create_dir_all(config.data_dir.join("cache"))?;
         std::fs::create_dir_all(config.data_dir.join("uploads"))?;
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let (neural, problems) =
-            Neural::discover(&config.models_dir.join(babelcast_translate::neural::MODELS_SUBDIR), threads);
-        for problem in problems {
-            tracing::warn!("{problem}; it is not used");
-        }
+        let neural = neural(&config);
         let remote = match &config.s3 {
             Some(s3) => Some(Remote::s3(s3, &config.data_dir).map_err(std::io::Error::other)?),
             None => None,
@@ -263,11 +304,7 @@ impl Pipeline {
     /// The translation engines: the CTranslate2 models found at start, then the
     /// Apertium pairs installed now.
     pub fn translators(&self) -> Engines {
-        let apertium = Apertium::discover(
-            self.config.apertium.clone(),
-            Path::new(babelcast_translate::apertium::DEFAULT_MODES_DIR),
-        );
-        Engines(vec![Box::new(self.neural.clone()), Box::new(apertium)])
+        Engines(vec![Box::new(self.neural.clone()), Box::new(apertium(&self.config))])
     }
 
     /// The database.
@@ -309,7 +346,32 @@ impl Pipeline {
             }
         }
         options.glossary.validate().map_err(|e| IngestError::Options(e.to_string()))?;
-        let source = Lang::from_metadata(&options.language);
+        if options.retime && options.transcript.is_none() {
+            return Err(IngestError::Options(
+                "retime moves given subtitles to the speech: give them as the transcript".into(),
+            ));
+        }
+        if let Some(GivenTranscript { text: GivenText::Script(_), .. }) = &options.transcript
+            && !options.retime
+        {
+            return Err(IngestError::Options(
+                "a plain script has no times: ask for retime to place it on the speech".into(),
+            ));
+        }
+        let source = match &options.transcript {
+            Some(given) => {
+                if options.language != "auto"
+                    && Lang::from_metadata(&options.language) != Some(given.language)
+                {
+                    return Err(IngestError::Options(format!(
+                        "the subtitles are in {} but the language option says {:?}",
+                        given.language, options.language
+                    )));
+                }
+                Some(given.language)
+            }
+            None => Lang::from_metadata(&options.language),
+        };
         let translators = self.translators();
         let mut targets: Vec<Lang> = Vec::new();
         for tag in &options.to {

@@ -51,7 +51,9 @@ impl Pipeline {
         let finished =
             |stage| last_event(&events, "stage_finished", Some(stage)).and_then(|e| e.data.as_ref());
         let audio = finished(Stage::Probe).and_then(|d| d["audio_streams"].as_u64()).map(|n| n > 0);
-        let spoken = finished(Stage::Transcribe).and_then(|d| {
+        let given_transcript = options.transcript.is_some();
+        let transcript_stage = if given_transcript { Stage::Import } else { Stage::Transcribe };
+        let spoken = finished(transcript_stage).and_then(|d| {
             Some(Spoken { language: d["language"].as_str()?.to_owned(), cues: d["cues"].as_u64()? as usize })
         });
         let approvals = Approvals::of(&events);
@@ -75,6 +77,8 @@ impl Pipeline {
             targets: &targets,
             review: options.review,
             audio,
+            given_transcript,
+            retime: options.retime,
             spoken,
             approved_ms: approvals.transcript_ms,
             edited_ms,

@@ -221,6 +221,7 @@ pub fn transcribe_file(
         duration: Millis::from_secs_f64(input_secs),
         words,
         cues,
+        retimed: Vec::new(),
     };
     progress(1.0);
     Ok(SpeechOutcome {

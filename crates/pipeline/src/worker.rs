@@ -13,8 +13,15 @@ use tokio::task::JoinHandle;
 use crate::{Pipeline, stage};
 
 /// Every stage, for a worker that takes all.
-pub const ALL_STAGES: &[&str] =
-    &[stage::PROBE, stage::ENCODE, stage::TRANSCRIBE, stage::CAPTIONS, stage::TRANSLATE, stage::DUB];
+pub const ALL_STAGES: &[&str] = &[
+    stage::PROBE,
+    stage::ENCODE,
+    stage::TRANSCRIBE,
+    stage::IMPORT,
+    stage::CAPTIONS,
+    stage::TRANSLATE,
+    stage::DUB,
+];
 
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(250);

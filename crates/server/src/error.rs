@@ -67,7 +67,7 @@ impl From<RemoteError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> ApiError {
         let status = match &e {
-            IngestError::Options(_) => StatusCode::BAD_REQUEST,
+            IngestError::Options(_) | IngestError::Subtitles { .. } => StatusCode::BAD_REQUEST,
             _ if e.is_client_error() => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

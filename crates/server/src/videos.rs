@@ -116,15 +116,28 @@ pub(crate) struct VideoOptionsDoc {
     /// Wait after translation, before dubbing, until the translations are
     /// approved (default false).
     review_translations: bool,
+    /// With a `transcript` part: move its cues to where their words are spoken
+    /// (the speech is recognised and the text matched to it); a plain script
+    /// is then accepted too (default false).
+    retime: bool,
 }
+
+/// The largest subtitle file an upload may give as its transcript.
+const MAX_SUBTITLE_BYTES: u64 = 16 << 20;
 
 /// The video file extensions uploads may be named with.
 pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm"];
 
 /// Upload a video.
 ///
-/// `multipart/form-data` with a `file` part (the video, streamed to storage) and an
-/// optional `options` part (JSON: `language`, `caption_formats`, `rungs`).
+/// `multipart/form-data` with a `file` part (the video, streamed to storage), an
+/// optional `options` part (JSON, see `VideoOptions`) and an optional
+/// `transcript` part: an SRT or WebVTT file (UTF-8, UTF-16 or a legacy encoding
+/// such as Windows-1252) in the language the `language` option names, used as
+/// the transcript instead of speech recognition; with `"retime": true` its cues
+/// are moved to where their words are spoken, and a plain text script is
+/// accepted too. A transcript that cannot be read is refused with 400 and what
+/// is wrong in it.
 #[utoipa::path(post, path = "/v1/videos", tag = "videos",
     responses(
         (status = 202, description = "Accepted; processing has started", body = Accepted),
@@ -137,6 +150,7 @@ pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -
     let pipeline = &state.pipeline;
     let mut options = VideoOptions::default();
     let mut stored: Option<(tempfile::TempPath, String, String)> = None;
+    let mut subtitles: Option<(String, Vec<u8>)> = None;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_upload", m);
     loop {
         let field = match form.next_field().await {
@@ -151,6 +165,21 @@ pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -
                     ApiError::new(StatusCode::BAD_REQUEST, "invalid_options", format!("options: {e}"))
                 })?;
                 pipeline.check_options(&options)?;
+            }
+            Some("transcript") => {
+                let name = field.file_name().unwrap_or("transcript").to_owned();
+                let bytes = field.bytes().await.map_err(|e| bad(format!("transcript: {e}")))?;
+                if bytes.len() as u64 > MAX_SUBTITLE_BYTES {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!(
+                            "the transcript is over {} MB: a subtitle file is far smaller",
+                            MAX_SUBTITLE_BYTES >> 20
+                        ),
+                    ));
+                }
+                subtitles = Some((name, bytes.to_vec()));
             }
             Some("file") => {
                 let name = babelcast_pipeline::display_name(field.file_name().unwrap_or("upload"));
@@ -173,6 +202,15 @@ pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -
     let Some((path, name, sha)) = stored else {
         return Err(bad("no `file` part in the form".into()));
     };
+    if let Some((file_name, bytes)) = subtitles {
+        options.transcript = Some(babelcast_pipeline::GivenTranscript::read(
+            &options.language,
+            &file_name,
+            &bytes,
+            options.retime,
+        )?);
+        pipeline.check_options(&options)?;
+    }
     // Ingest renames the file into the video's folder; it is ours from here on.
     let staged = path.keep().map_err(ApiError::internal)?;
     let id = pipeline.ingest_staged(&staged, &name, &sha, options).await?;

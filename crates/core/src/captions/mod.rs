@@ -27,11 +27,15 @@
 mod atoms;
 mod check;
 mod layout;
+mod refit;
+mod retime;
 mod timing;
 
 use serde::{Deserialize, Serialize};
 
 pub use check::{Severity, Violation, ViolationKind, check};
+pub use refit::{Refitted, refit, timed_words};
+pub use retime::{CueShift, Retimed, retime, time_script};
 
 use crate::cue::{Cue, Millis};
 use crate::transcript::Word;

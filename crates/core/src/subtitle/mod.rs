@@ -1,6 +1,6 @@
 //! Subtitle files: [`vtt`] (WebVTT, what browsers and HLS players load) and [`srt`]
 //! (SubRip, what editors and most other tools exchange), each with a writer and a
-//! reader.
+//! reader, and [`file`]: a user's file in any common encoding, either format.
 //!
 //! Both work on plain [`Cue`](crate::Cue) text. Writers make files that every
 //! player accepts: lines trimmed, blank lines inside a cue dropped (a blank line ends
@@ -9,8 +9,11 @@
 //! settings, comments and styles, formatting tags, which they drop) and reject
 //! anything else with the 1-based line that is wrong.
 
+pub mod file;
 pub mod srt;
 pub mod vtt;
+
+pub use file::SubtitleFile;
 
 use std::fmt;
 
@@ -72,6 +75,23 @@ pub enum SubtitleError {
         /// The timestamp as written.
         found: String,
     },
+    /// The bytes are not text (binary data, or no encoding fits them).
+    #[error("not a subtitle file: {why}")]
+    NotText {
+        /// What gave it away.
+        why: String,
+    },
+    /// The file holds no cue with text.
+    #[error("the {format} file has no cues: nothing to use as a transcript")]
+    Empty {
+        /// The file's format.
+        format: SubtitleFormat,
+    },
+    /// Text without cue timing lines: a plain script.
+    #[error(
+        "no cue times (no \"-->\" line): this reads as a plain script; give SRT or WebVTT with a time for each cue"
+    )]
+    Untimed,
     /// A cue ends before it starts.
     #[error("{format} line {line}: the cue ends at {end}, before it starts at {start}")]
     EndBeforeStart {
@@ -94,6 +114,9 @@ impl ErrorCode for SubtitleError {
             SubtitleError::ExpectedCueNumber { .. } => "subtitle_expected_cue_number",
             SubtitleError::BadTimestamp { .. } => "subtitle_bad_timestamp",
             SubtitleError::EndBeforeStart { .. } => "subtitle_end_before_start",
+            SubtitleError::NotText { .. } => "subtitle_not_text",
+            SubtitleError::Empty { .. } => "subtitle_empty",
+            SubtitleError::Untimed => "subtitle_untimed",
         }
     }
 

@@ -27,6 +27,8 @@ struct Case {
     targets: Vec<Lang>,
     review: bool,
     audio: Option<bool>,
+    given_transcript: bool,
+    retime: bool,
     spoken: Option<Spoken>,
     approved_ms: Option<i64>,
     edited_ms: Option<i64>,
@@ -44,6 +46,8 @@ impl Case {
             targets: vec![lang("es"), lang("it")],
             review: false,
             audio: Some(true),
+            given_transcript: false,
+            retime: false,
             spoken: Some(Spoken { language: "en".into(), cues: 12 }),
             approved_ms: None,
             edited_ms: None,
@@ -72,6 +76,8 @@ impl Case {
             targets: &self.targets,
             review: self.review,
             audio: self.audio,
+            given_transcript: self.given_transcript,
+            retime: self.retime,
             spoken: self.spoken.clone(),
             approved_ms: self.approved_ms,
             edited_ms: self.edited_ms,
@@ -84,7 +90,7 @@ impl Case {
     }
 }
 
-use Stage::{Captions, Dub, Encode, Probe, Transcribe, Translate};
+use Stage::{Captions, Dub, Encode, Import, Probe, Transcribe, Translate};
 
 /// Every stage of a full run with targets es and it, done.
 fn all_done() -> Vec<(Stage, JobState)> {
@@ -102,7 +108,7 @@ fn with(mut jobs: Vec<(Stage, JobState)>, stage: Stage, state: JobState) -> Vec<
 
 #[test]
 fn stages_are_named_as_their_jobs_and_read_back() {
-    for stage in [Probe, Encode, Transcribe, Captions, Translate(lang("es")), Dub(lang("pt"))] {
+    for stage in [Probe, Encode, Transcribe, Import, Captions, Translate(lang("es")), Dub(lang("pt"))] {
         assert_eq!(stage.to_string().parse::<Stage>(), Ok(stage));
     }
     assert_eq!(Translate(lang("es")).to_string(), "translate-es");
@@ -242,6 +248,53 @@ fn a_source_without_sound_is_encoded_only_and_says_so() {
     assert_eq!(plan.state, Some(VideoState::CompletedWithWarnings));
     let unknown = Case { audio: None, ..Case::new() }.jobs(&[(Probe, Done)]).plan();
     assert!(unknown.queue.is_empty(), "nothing until the probe's facts are known");
+}
+
+#[test]
+fn given_subtitles_are_imported_instead_of_transcribed_with_or_without_sound() {
+    let (es, it) = (lang("es"), lang("it"));
+    for audio in [true, false] {
+        let case = || Case { given_transcript: true, audio: Some(audio), ..Case::new() };
+        let plan = case().jobs(&[(Probe, Done)]).plan();
+        assert_eq!((plan.queue, plan.warnings), (vec![Encode, Import], vec![]), "audio {audio}");
+        let plan = case().jobs(&[(Probe, Done), (Encode, Running), (Import, Done)]).plan();
+        assert_eq!(plan.queue, vec![Translate(es), Translate(it)]);
+        let plan = case().jobs(&[(Probe, Done), (Encode, Done), (Import, Done)]).plan();
+        assert_eq!(plan.queue, vec![Captions, Translate(es), Translate(it)]);
+        let done = [Probe, Encode, Import, Captions, Translate(es), Translate(it), Dub(es), Dub(it)];
+        let plan = case().jobs(&done.map(|s| (s, Done))).plan();
+        assert_eq!(plan.state, Some(VideoState::Completed), "no transcribe needed");
+        let plan = case().jobs(&[(Probe, Done), (Encode, Done), (Import, Dead)]).plan();
+        assert_eq!(plan.state, Some(VideoState::CompletedWithWarnings));
+        assert!(plan.warnings[0].message.starts_with("published without captions: import failed"));
+    }
+    let plan = Case { given_transcript: true, spoken: None, ..Case::new() }
+        .jobs(&[(Probe, Done), (Encode, Running), (Import, Done)])
+        .plan();
+    assert!(plan.queue.is_empty(), "nothing until the import's result is recorded");
+}
+
+#[test]
+fn subtitles_to_retime_are_imported_after_the_speech_is_recognised() {
+    let (es, it) = (lang("es"), lang("it"));
+    let case = || Case { given_transcript: true, retime: true, ..Case::new() };
+    assert_eq!(case().jobs(&[(Probe, Done)]).plan().queue, vec![Encode, Transcribe]);
+    let plan = case().jobs(&[(Probe, Done), (Encode, Running), (Transcribe, Running)]).plan();
+    assert!(plan.queue.is_empty(), "the import waits for the words: {plan:?}");
+    let plan = case().jobs(&[(Probe, Done), (Encode, Running), (Transcribe, Done)]).plan();
+    assert_eq!(plan.queue, vec![Import], "the translations wait for the import");
+    let plan = case().jobs(&[(Probe, Done), (Encode, Running), (Transcribe, Done), (Import, Done)]).plan();
+    assert_eq!(plan.queue, vec![Translate(es), Translate(it)]);
+    // Recognition died: the subtitles are imported as timed, and the warning says so.
+    let plan = case().jobs(&[(Probe, Done), (Encode, Done), (Transcribe, Dead)]).plan();
+    assert_eq!(plan.queue, vec![Import]);
+    let done = [Probe, Encode, Transcribe, Import, Captions, Translate(es), Translate(it), Dub(es), Dub(it)];
+    let plan = case().jobs(&with(done.map(|s| (s, Done)).to_vec(), Transcribe, Dead)).plan();
+    assert_eq!(plan.state, Some(VideoState::CompletedWithWarnings));
+    assert!(plan.warnings[0].message.starts_with("the given subtitles keep their times: transcribe failed"));
+    // No sound: nothing to recognise; imported as timed at once.
+    let plan = Case { audio: Some(false), ..case() }.jobs(&[(Probe, Done)]).plan();
+    assert_eq!((plan.queue, plan.warnings), (vec![Encode, Import], vec![]));
 }
 
 #[test]

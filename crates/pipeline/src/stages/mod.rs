@@ -4,6 +4,7 @@
 
 mod dub;
 mod encode;
+mod import;
 mod package;
 mod probe;
 mod reuse;
@@ -188,6 +189,7 @@ impl Pipeline {
             Stage::Probe => self.probe(video).await,
             Stage::Encode => self.encode(video, progress).await,
             Stage::Transcribe => self.transcribe(video, progress).await,
+            Stage::Import => self.import(video).await,
             Stage::Captions => self.captions(video).await,
             Stage::Translate(to) => self.translate(video, to).await,
             Stage::Dub(to) => self.dub(video, to, progress).await,

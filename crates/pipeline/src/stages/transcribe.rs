@@ -1,7 +1,8 @@
 //! The transcribe stage: speech to the transcript (cached by source, model and
-//! options) and the spoken language's caption files.
+//! options) and the spoken language's caption files; and how a transcript,
+//! recognised or given (the import stage), is published to the video.
 
-use babelcast_core::{Lang, Transcript};
+use babelcast_core::{Lang, Transcript, VideoId};
 use babelcast_jobs::Video;
 use babelcast_store::remote::Scope;
 use babelcast_store::write_atomic;
@@ -9,6 +10,8 @@ use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{CACHE_VERSION, StageDone, StageFailure, cache_key};
+use crate::VideoOptions;
+use crate::graph::Stage;
 use crate::mirror::PACKAGE;
 use crate::speech::{model_identity, transcribe_file};
 use crate::{Pipeline, stage};
@@ -54,21 +57,53 @@ impl Pipeline {
             self.put_cache_entry(&key, stage::TRANSCRIBE, &video.id, &cache_file).await?;
             outcome.transcript
         };
-        let layout = self.layout();
+        // With subtitles given, what was heard is only what they are re-timed to.
+        let outputs = if options.transcript.is_some() {
+            let json = serde_json::to_vec(&transcript).map_err(|e| StageFailure::transient(e.to_string()))?;
+            write_atomic(&super::import::recognized(&self.layout(), &id), &json)?;
+            self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
+            Vec::new()
+        } else {
+            self.publish_transcript(video, &id, &transcript, &options, Stage::Transcribe).await?
+        };
+        Ok(StageDone {
+            cached,
+            data: json!({
+                "cache_key": key, "language": transcript.language, "words": transcript.words.len(),
+                "cues": transcript.cues.len(), "outputs": outputs,
+            }),
+        })
+    }
+}
+
+impl Pipeline {
+    /// Writes `transcript` into the video (`transcript.json` and the language's
+    /// caption files), warns about what it lacks, and sends it to the bucket
+    /// before a reviewer or a translation on another machine can ask for it.
+    /// Returns the outputs written, relative to the data folder.
+    pub(super) async fn publish_transcript(
+        &self,
+        video: &Video,
+        id: &VideoId,
+        transcript: &Transcript,
+        options: &VideoOptions,
+        stage: Stage,
+    ) -> Result<Vec<String>, StageFailure> {
+        let stage = stage.to_string();
         let json =
-            serde_json::to_vec_pretty(&transcript).map_err(|e| StageFailure::transient(e.to_string()))?;
-        write_atomic(&layout.transcript(&id), &json)?;
+            serde_json::to_vec_pretty(transcript).map_err(|e| StageFailure::transient(e.to_string()))?;
+        write_atomic(&self.layout().transcript(id), &json)?;
         let mut outputs = vec![format!("videos/{id}/transcript.json")];
         match Lang::from_metadata(&transcript.language) {
             Some(lang) => {
-                for format in self.write_captions(&id, lang, &transcript.cues, &options)? {
+                for format in self.write_captions(id, lang, &transcript.cues, options)? {
                     outputs.push(format!("videos/{id}/captions/{lang}.{}", format.extension()));
                 }
             }
             None => {
                 self.warn(
                     &video.id,
-                    Some(stage::TRANSCRIBE),
+                    Some(&stage),
                     &format!(
                         "the spoken language {:?} has no caption track in babelcast yet",
                         transcript.language
@@ -78,18 +113,9 @@ impl Pipeline {
             }
         }
         if transcript.cues.is_empty() {
-            self.warn(&video.id, Some(stage::TRANSCRIBE), "no speech was found: the captions are empty")
-                .await?;
+            self.warn(&video.id, Some(&stage), "no speech was found: the captions are empty").await?;
         }
-        // The transcript and captions reach the bucket before a reviewer or a
-        // translation on another machine can ask for them.
         self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
-        Ok(StageDone {
-            cached,
-            data: json!({
-                "cache_key": key, "language": transcript.language, "words": transcript.words.len(),
-                "cues": transcript.cues.len(), "outputs": outputs,
-            }),
-        })
+        Ok(outputs)
     }
 }
