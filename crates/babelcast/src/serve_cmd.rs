@@ -82,15 +82,22 @@ pub struct RunArgs {
     pub review_translations: bool,
     /// Subtitles to use as the transcript instead of speech recognition, with
     /// their language: LANG=FILE, e.g. en=talk.srt (SRT or WebVTT; UTF-8, UTF-16
-    /// or a legacy encoding such as Windows-1252). Cues that break the caption
-    /// rules are set again; the rest are kept as they are.
-    #[arg(long, value_name = "LANG=FILE")]
+    /// or a legacy encoding such as Windows-1252); or `embedded`: the video's own
+    /// first text subtitle stream (in --language, if given). Cues that break the
+    /// caption rules are set again; the rest are kept as they are.
+    #[arg(long, value_name = "LANG=FILE|embedded")]
     pub transcript: Option<String>,
     /// Move the --transcript's cues to where their words are spoken (the speech
     /// is recognised and the text matched to it); a plain text script is then
     /// accepted too, its words set into cues by the caption rules.
     #[arg(long, requires = "transcript")]
     pub retime: bool,
+    /// A human translation for a target language, LANG=FILE (SRT or WebVTT), e.g.
+    /// es=talk.es.srt: that language's track and what its dub speaks, instead of
+    /// a machine translation (the language needs no installed engine). Repeat
+    /// for more languages; each must be in --to.
+    #[arg(long, value_name = "LANG=FILE")]
+    pub translation: Vec<String>,
 }
 
 /// `--transcript LANG=FILE` read: the subtitles, or what is wrong with them.
@@ -284,8 +291,14 @@ pub fn worker(
 
 /// `babelcast run`.
 pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
-    let transcript = args.transcript.as_deref().map(|t| given_transcript(t, args.retime)).transpose()?;
-    if transcript.is_none() || args.retime {
+    let embedded = args.transcript.as_deref() == Some("embedded");
+    let transcript = args
+        .transcript
+        .as_deref()
+        .filter(|_| !embedded)
+        .map(|t| given_transcript(t, args.retime))
+        .transpose()?;
+    if args.transcript.is_none() || args.retime {
         require_speech_models(config, ALL_STAGES)?;
     }
     runtime.block_on(async {
@@ -306,6 +319,12 @@ pub fn run(config: &Config, args: RunArgs, runtime: &tokio::runtime::Runtime) ->
             review: args.review,
             review_translations: args.review_translations,
             transcript,
+            transcript_from: embedded.then(|| "embedded".to_owned()),
+            translations: args
+                .translation
+                .iter()
+                .map(|t| given_transcript(t, false))
+                .collect::<anyhow::Result<_>>()?,
             retime: args.retime,
             ..VideoOptions::default()
         };

@@ -15,6 +15,7 @@ pub mod mp4;
 pub mod probe;
 pub mod proxy;
 mod run;
+pub mod subtitles;
 
 pub use hls::{Package, PackageError, Packager};
 pub use ladder::LadderConfig;

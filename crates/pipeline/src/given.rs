@@ -3,7 +3,10 @@
 //! read and checked at upload, kept with the video's options, and made the
 //! transcript by the `import` stage instead of speech recognition.
 
-use babelcast_core::{Cue, Lang, SubtitleError, subtitle};
+use std::path::Path;
+
+use babelcast_core::{Cue, Lang, MediaFacts, SubtitleError, subtitle};
+use babelcast_process::Program;
 use serde::{Deserialize, Serialize};
 
 use crate::IngestError;
@@ -58,5 +61,75 @@ impl GivenTranscript {
             Err(e) => return Err(refused(e)),
         };
         Ok(GivenTranscript { language, source: format!("{name} ({what})"), text })
+    }
+
+    /// The source's own subtitle stream as the transcript: stream `index` if
+    /// given, else the first text stream in `language` (unless `auto`), else the
+    /// first text stream. Its language is the stream's tag, else `language`.
+    pub(crate) async fn embedded(
+        ffmpeg: &Program,
+        source: &Path,
+        facts: &MediaFacts,
+        index: Option<u32>,
+        language: &str,
+        retime: bool,
+    ) -> Result<GivenTranscript, IngestError> {
+        let listed = || {
+            let streams: Vec<String> = facts
+                .subtitles
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({}{})",
+                        s.index,
+                        s.codec,
+                        s.language.as_deref().map(|l| format!(", {l}")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            if streams.is_empty() {
+                "it has none".to_owned()
+            } else {
+                format!("it has {}", streams.join(", "))
+            }
+        };
+        let wanted = Lang::from_metadata(language);
+        let stream = match index {
+            Some(index) => facts.subtitles.iter().find(|s| s.index == index),
+            None => {
+                let text = || facts.subtitles.iter().filter(|s| babelcast_media::subtitles::is_text(s));
+                text()
+                    .find(|s| {
+                        wanted.is_some() && s.language.as_deref().and_then(Lang::from_metadata) == wanted
+                    })
+                    .or_else(|| text().next())
+            }
+        }
+        .ok_or_else(|| {
+            IngestError::Options(format!("no such subtitle stream to use as the transcript: {}", listed()))
+        })?;
+        if !babelcast_media::subtitles::is_text(stream) {
+            return Err(IngestError::Options(format!(
+                "subtitle stream {} is {}: pictures of text, not text; {}",
+                stream.index,
+                stream.codec,
+                listed()
+            )));
+        }
+        let language = stream
+            .language
+            .as_deref()
+            .filter(|l| Lang::from_metadata(l).is_some())
+            .unwrap_or(language)
+            .to_owned();
+        let (ffmpeg, source_path, stream_index) = (ffmpeg.clone(), source.to_owned(), stream.index);
+        let bytes = tokio::task::spawn_blocking(move || {
+            babelcast_media::subtitles::extract_srt(&ffmpeg, &source_path, stream_index)
+        })
+        .await
+        .map_err(|e| IngestError::Io(std::io::Error::other(e)))?
+        .map_err(|e| IngestError::Options(format!("subtitle stream {stream_index} cannot be read: {e}")))?;
+        let name = format!("subtitle stream {} ({})", stream.index, stream.codec);
+        GivenTranscript::read(&language, &name, &bytes, retime)
     }
 }

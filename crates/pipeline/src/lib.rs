@@ -139,6 +139,27 @@ pub struct VideoOptions {
     /// speech is recognised and the text matched to it.
     #[serde(default)]
     pub retime: bool,
+    /// Human translations given with the upload, one per target language: each
+    /// is that language's track (and what its dub speaks) instead of a machine
+    /// translation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub translations: Vec<GivenTranscript>,
+    /// `embedded`: the source's own subtitle stream is the transcript (read at
+    /// upload into [`VideoOptions::transcript`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_from: Option<String>,
+    /// Which subtitle stream, by its index in the container, with
+    /// `transcript_from: embedded`; else the first text stream (in the
+    /// `language`, when one is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_stream: Option<u32>,
+}
+
+impl VideoOptions {
+    /// Whether a human translation into `lang` came with the upload.
+    pub fn translation_given(&self, lang: Lang) -> bool {
+        self.translations.iter().any(|t| t.language == lang)
+    }
 }
 
 impl Default for VideoOptions {
@@ -154,6 +175,9 @@ impl Default for VideoOptions {
             review_translations: false,
             transcript: None,
             retime: false,
+            translations: Vec::new(),
+            transcript_from: None,
+            transcript_stream: None,
         }
     }
 }
@@ -346,7 +370,20 @@ impl Pipeline {
             }
         }
         options.glossary.validate().map_err(|e| IngestError::Options(e.to_string()))?;
-        if options.retime && options.transcript.is_none() {
+        match options.transcript_from.as_deref() {
+            None | Some("embedded") => {}
+            Some(other) => {
+                return Err(IngestError::Options(format!(
+                    "transcript_from {other:?}: the one source is \"embedded\" (the video's own subtitle stream)"
+                )));
+            }
+        }
+        if options.transcript_from.is_some() && options.transcript.is_some() {
+            return Err(IngestError::Options(
+                "give a transcript file or transcript_from: embedded, not both".into(),
+            ));
+        }
+        if options.retime && options.transcript.is_none() && options.transcript_from.is_none() {
             return Err(IngestError::Options(
                 "retime moves given subtitles to the speech: give them as the transcript".into(),
             ));
@@ -384,7 +421,7 @@ impl Pipeline {
                 if from == lang {
                     return Err(IngestError::Options(format!("{lang} is the source language")));
                 }
-                if translators.engine(from, lang).is_none() {
+                if translators.engine(from, lang).is_none() && !options.translation_given(lang) {
                     let reachable: Vec<&str> = translators.targets(from).iter().map(|l| l.tag()).collect();
                     return Err(IngestError::Options(format!(
                         "cannot translate {from} to {lang} with the installed Apertium pairs or CTranslate2 models; from {from} these can be reached: {}",
@@ -393,6 +430,26 @@ impl Pipeline {
                 }
             }
             targets.push(lang);
+        }
+        for given in &options.translations {
+            if !targets.contains(&given.language) {
+                return Err(IngestError::Options(format!(
+                    "a translation is given for {}, which is not a target: add it to \"to\"",
+                    given.language
+                )));
+            }
+            if matches!(given.text, GivenText::Script(_)) {
+                return Err(IngestError::Options(format!(
+                    "the {} translation has no cue times: give it as SRT or WebVTT",
+                    given.language
+                )));
+            }
+            if options.translations.iter().filter(|t| t.language == given.language).count() > 1 {
+                return Err(IngestError::Options(format!(
+                    "two translations are given for {}",
+                    given.language
+                )));
+            }
         }
         if let Some(rungs) = &options.rungs {
             let known: Vec<u32> = self.config.ladder.rungs.iter().map(|r| r.height).collect();
@@ -438,6 +495,21 @@ impl Pipeline {
         let facts = prober.probe(staged).await?;
         if facts.video.is_empty() {
             return Err(IngestError::NoVideo);
+        }
+        let mut options = options;
+        if options.transcript_from.is_some() {
+            let given = GivenTranscript::embedded(
+                &self.config.ffmpeg,
+                staged,
+                &facts,
+                options.transcript_stream,
+                &options.language,
+                options.retime,
+            )
+            .await?;
+            options.transcript_from = None;
+            options.transcript = Some(given);
+            self.check_options(&options)?;
         }
         let id = new_video_id()?;
         let ext = extension_for(&facts.container);

@@ -70,7 +70,8 @@ impl Pipeline {
             .filter_map(|e| Some((e.stage.as_deref()?.parse::<Stage>().ok()?.language()?, e.at_ms)))
             .collect();
         let translators = self.translators();
-        let can_translate = |from: Lang, to: Lang| translators.engine(from, to).is_some();
+        let can_translate =
+            |from: Lang, to: Lang| translators.engine(from, to).is_some() || options.translation_given(to);
         let plan = plan(&VideoFacts {
             state: video.state,
             warned: !video.warnings.is_empty(),

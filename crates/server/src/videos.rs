@@ -120,6 +120,12 @@ pub(crate) struct VideoOptionsDoc {
     /// (the speech is recognised and the text matched to it); a plain script
     /// is then accepted too (default false).
     retime: bool,
+    /// `embedded`: the video's own subtitle stream is the transcript (the
+    /// first text stream, in `language` when one is given).
+    transcript_from: Option<String>,
+    /// With `transcript_from`: which subtitle stream, by its index in the
+    /// container.
+    transcript_stream: Option<u32>,
 }
 
 /// The largest subtitle file an upload may give as its transcript.
@@ -137,7 +143,9 @@ pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm"];
 /// the transcript instead of speech recognition; with `"retime": true` its cues
 /// are moved to where their words are spoken, and a plain text script is
 /// accepted too. A transcript that cannot be read is refused with 400 and what
-/// is wrong in it.
+/// is wrong in it. A `translation-{lang}` part (e.g. `translation-es`, SRT or
+/// WebVTT) is a human translation for that target: its track and what its dub
+/// speaks, instead of a machine translation.
 #[utoipa::path(post, path = "/v1/videos", tag = "videos",
     responses(
         (status = 202, description = "Accepted; processing has started", body = Accepted),
@@ -151,6 +159,7 @@ pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -
     let mut options = VideoOptions::default();
     let mut stored: Option<(tempfile::TempPath, String, String)> = None;
     let mut subtitles: Option<(String, Vec<u8>)> = None;
+    let mut translations: Vec<(String, String, Vec<u8>)> = Vec::new();
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_upload", m);
     loop {
         let field = match form.next_field().await {
@@ -164,22 +173,25 @@ pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -
                 options = serde_json::from_str(&text).map_err(|e| {
                     ApiError::new(StatusCode::BAD_REQUEST, "invalid_options", format!("options: {e}"))
                 })?;
-                pipeline.check_options(&options)?;
             }
-            Some("transcript") => {
-                let name = field.file_name().unwrap_or("transcript").to_owned();
-                let bytes = field.bytes().await.map_err(|e| bad(format!("transcript: {e}")))?;
+            Some(part) if part == "transcript" || part.starts_with("translation-") => {
+                let part = part.to_owned();
+                let name = field.file_name().unwrap_or(&part).to_owned();
+                let bytes = field.bytes().await.map_err(|e| bad(format!("{part}: {e}")))?;
                 if bytes.len() as u64 > MAX_SUBTITLE_BYTES {
                     return Err(ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "too_large",
                         format!(
-                            "the transcript is over {} MB: a subtitle file is far smaller",
+                            "{part} is over {} MB: a subtitle file is far smaller",
                             MAX_SUBTITLE_BYTES >> 20
                         ),
                     ));
                 }
-                subtitles = Some((name, bytes.to_vec()));
+                match part.strip_prefix("translation-") {
+                    Some(lang) => translations.push((lang.to_owned(), name, bytes.to_vec())),
+                    None => subtitles = Some((name, bytes.to_vec())),
+                }
             }
             Some("file") => {
                 let name = babelcast_pipeline::display_name(field.file_name().unwrap_or("upload"));
@@ -209,8 +221,13 @@ pub(crate) async fn upload(State(state): State<AppState>, mut form: Multipart) -
             &bytes,
             options.retime,
         )?);
-        pipeline.check_options(&options)?;
     }
+    for (lang, file_name, bytes) in translations {
+        options
+            .translations
+            .push(babelcast_pipeline::GivenTranscript::read(&lang, &file_name, &bytes, false)?);
+    }
+    pipeline.check_options(&options)?;
     // Ingest renames the file into the video's folder; it is ours from here on.
     let staged = path.keep().map_err(ApiError::internal)?;
     let id = pipeline.ingest_staged(&staged, &name, &sha, options).await?;

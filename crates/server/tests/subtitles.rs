@@ -109,3 +109,119 @@ async fn a_transcript_that_cannot_be_read_is_refused_at_upload_and_nothing_is_ke
     assert_eq!(leftovers, 0, "no staged upload is left behind");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mkv_with_its_own_subrip_track_is_localized_from_it_without_speech_recognition() {
+    let no_models = tempfile::tempdir().expect("tmp");
+    let models = no_models.path().to_owned();
+    let server = Server::start(move |p, _| p.models_dir = models).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = speech_clip(tmp.path());
+    let srt = tmp.path().join("subs.srt");
+    std::fs::write(&srt, "1\n00:00:00,400 --> 00:00:02,400\nThe garden was open.\n\n2\n00:00:02,700 --> 00:00:04,600\nHe said hello to the children.\n").expect("srt");
+    let mkv = tmp.path().join("talk.mkv");
+    ffmpeg(&[
+        "-i",
+        clip.to_str().expect("utf-8"),
+        "-i",
+        srt.to_str().expect("utf-8"),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        "-c:s",
+        "srt",
+        "-metadata:s:s:0",
+        "language=eng",
+        mkv.to_str().expect("utf-8"),
+    ]);
+    let (status, body) = server
+        .upload(
+            "talk.mkv",
+            std::fs::read(&mkv).expect("mkv"),
+            Some(r#"{"to":["es"],"transcript_from":"embedded"}"#),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    assert!(!events.iter().any(|e| e.stage.as_deref() == Some("transcribe")), "no speech recognition");
+    let imported = events
+        .iter()
+        .find(|e| e.kind == "stage_finished" && e.stage.as_deref() == Some("import"))
+        .and_then(|e| e.data.clone())
+        .expect("import finished");
+    assert!(
+        imported["source"].as_str().expect("source").starts_with("subtitle stream 2 (subrip)"),
+        "{imported}"
+    );
+    let en = std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/en.vtt"))).expect("en");
+    assert!(en.contains("The garden was open."), "{en}");
+    let es = std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/es.vtt"))).expect("es");
+    // At the track's time: the remux into MKV may shift every stream alike by a
+    // frame or two (ffmpeg keeps timestamps non-negative).
+    let cues = babelcast_core::subtitle::vtt::read(&es).expect("vtt");
+    assert!(cues.len() == 2 && cues[1].start.0.abs_diff(2_700) <= 100 && !es.contains("garden"), "{es}");
+
+    // A video without a subtitle stream is refused at upload, saying so.
+    let (status, body) = server
+        .upload(
+            "talk.mp4",
+            std::fs::read(&clip).expect("mp4"),
+            Some(r#"{"transcript_from":"embedded"}"#),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().expect("message").contains("it has none"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_translation_is_the_track_and_the_dub_even_where_no_engine_reaches() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clip = std::fs::read(speech_clip(tmp.path())).expect("clip");
+    let srt = "1\n00:00:00,400 --> 00:00:02,400\nThe garden was open.\n\n2\n00:00:02,700 --> 00:00:04,600\nHe said hello.\n";
+    let german = "1\n00:00:00,400 --> 00:00:02,400\nDer Garten war offen.\n\n2\n00:00:02,700 --> 00:00:04,600\nEr sagte Hallo.\n";
+    // No installed engine translates English to German: refused without the file.
+    let (status, body) =
+        upload_with_transcript(&server, clip.clone(), r#"{"language":"en","to":["de"]}"#, srt.into()).await;
+    assert_eq!(status, 400, "{body}");
+    let form = reqwest::multipart::Form::new()
+        .text("options", r#"{"language":"en","to":["de"]}"#)
+        .part("transcript", reqwest::multipart::Part::bytes(srt.as_bytes().to_vec()).file_name("talk.srt"))
+        .part(
+            "translation-de",
+            reqwest::multipart::Part::bytes(german.as_bytes().to_vec()).file_name("talk.de.srt"),
+        )
+        .part("file", reqwest::multipart::Part::bytes(clip).file_name("talk.mp4"));
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/videos", server.url))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.expect("json");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let video = server.wait_final(&id).await;
+    assert_eq!(video["state"], "completed", "{video}");
+    let de = std::fs::read_to_string(server.data.join(format!("videos/{id}/captions/de.vtt"))).expect("de");
+    assert!(de.contains("Der Garten war offen.") && de.contains("Er sagte Hallo."), "{de}");
+    let events = server.pipeline.db().events(&id, 0).await.expect("events");
+    let translated = events
+        .iter()
+        .find(|e| e.kind == "stage_finished" && e.stage.as_deref() == Some("translate-de"))
+        .and_then(|e| e.data.clone())
+        .expect("translate-de finished");
+    assert!(translated["engine"].as_str().expect("engine").starts_with("given: talk.de.srt"), "{translated}");
+    assert!(server.data.join(format!("videos/{id}/mp4/de.mp4")).is_file(), "dubbed in German");
+    server.stop().await;
+}

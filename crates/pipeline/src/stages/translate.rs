@@ -2,7 +2,8 @@
 //! files, its translation file (what a reviewer reads and edits, with the words
 //! the engine left untranslated) and, once the package exists and unless the
 //! translations wait for review, its caption track. A reviewer's edit made
-//! against the same transcript is kept: it is that language's translation.
+//! against the same transcript is kept: it is that language's translation, as
+//! a human translation given with the upload always is.
 
 use babelcast_core::{CaptionProfile, Cue, Lang, Transcript};
 use babelcast_jobs::Video;
@@ -15,7 +16,7 @@ use super::reuse::SentenceCache;
 use super::{CACHE_VERSION, StageDone, StageFailure, cache_key};
 use crate::graph::Stage;
 use crate::review::Approvals;
-use crate::{Pipeline, stage};
+use crate::{GivenText, Pipeline, stage};
 
 impl Pipeline {
     pub(super) async fn translate(&self, video: &Video, to: Lang) -> Result<StageDone, StageFailure> {
@@ -52,6 +53,38 @@ impl Pipeline {
                 data: json!({
                     "from": from.tag(), "to": to.tag(), "cues": kept.cues.len(), "engine": kept.engine,
                     "edited": true, "untranslated": kept.untranslated.len(),
+                }),
+            });
+        }
+        // A human translation given with the upload is this language's track;
+        // kept through transcript edits, like a reviewer's.
+        if let Some(given) = options.translations.iter().find(|t| t.language == to) {
+            let GivenText::Cues(cues) = &given.text else {
+                return Err(StageFailure::permanent(
+                    "script_not_placed",
+                    "a given translation needs cue times",
+                ));
+            };
+            let (cues, refitted) = babelcast_core::captions::refit(cues, &CaptionProfile::default());
+            self.write_captions(&id, to, &cues, &options)?;
+            let engine = format!("given: {}", given.source);
+            let file = TranslationFile {
+                from: from.tag().to_owned(),
+                source,
+                engine: engine.clone(),
+                cues: cues.clone(),
+                untranslated: Vec::new(),
+                edited: false,
+            };
+            file.write(&path)?;
+            if publish {
+                self.replace_subtitles(video, to, &cues).await?;
+            }
+            return Ok(StageDone {
+                cached: false,
+                data: json!({
+                    "from": from.tag(), "to": to.tag(), "cues": cues.len(), "engine": engine,
+                    "refitted": refitted.len(), "untranslated": 0,
                 }),
             });
         }
