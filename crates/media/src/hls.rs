@@ -582,6 +582,7 @@ fn avc1_codecs(annex_b: &[u8]) -> Option<String> {
 fn measure(dir: &Path, uri: &str) -> Result<(Rates, Vec<f64>), PackageError> {
     let path = dir.join(uri);
     let playlist = read_media_playlist(&path)?;
+    conform_target_duration(&path, &playlist)?;
     let base = path.parent().unwrap_or(dir);
     let (mut peak, mut bits, mut secs) = (0.0f64, 0.0f64, 0.0f64);
     let mut durations = Vec::with_capacity(playlist.segments.len());
@@ -605,6 +606,30 @@ fn measure(dir: &Path, uri: &str) -> Result<(Rates, Vec<f64>), PackageError> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let rates = Rates { peak_bps: peak.max(average).ceil() as u64, average_bps: average.ceil() as u64 };
     Ok((rates, durations))
+}
+
+/// Makes a media playlist ffmpeg wrote keep RFC 8216's rule that every EXTINF,
+/// rounded to the nearest integer, is at most the EXT-X-TARGETDURATION (4.3.3.1):
+/// ffmpeg's HLS muxer can write a target below its longest segment (5 over a
+/// 5.5 s segment), which stream validators reject. Only that line is rewritten,
+/// to the longest segment rounded up.
+fn conform_target_duration(path: &Path, playlist: &MediaPlaylist) -> Result<(), PackageError> {
+    let longest = playlist.segments.iter().map(|s| f64::from(s.duration)).fold(0.0, f64::max);
+    // Segment lengths are seconds, far below u64::MAX.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let need = longest.ceil().max(1.0) as u64;
+    if playlist.target_duration >= need {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    let fixed: String = text
+        .lines()
+        .map(|line| match line.starts_with("#EXT-X-TARGETDURATION:") {
+            true => format!("#EXT-X-TARGETDURATION:{need}\n"),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    write_atomic(path, fixed.as_bytes()).map_err(io_error(path))
 }
 
 fn read_media_playlist(path: &Path) -> Result<MediaPlaylist, PackageError> {
