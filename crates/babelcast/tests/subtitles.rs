@@ -287,4 +287,13 @@ fn subtitles_far_off_and_a_plain_script_are_moved_to_where_they_are_spoken() {
     let expected: Vec<String> =
         clips.iter().flat_map(|(w, _)| w.split_whitespace().map(str::to_owned)).collect();
     assert_eq!(all, expected, "every word of the script, in order");
+
+    // Subtitles said to be Spanish over English speech: refused, with what was heard.
+    let out = babelcast(dir)
+        .args(["run", "--retime", "--transcript", "es=shifted.srt", "-o", "data"])
+        .arg(&sample)
+        .output()
+        .expect("babelcast run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the subtitles are in Español (es) but the speech is in \"en\""), "{stderr}");
 }

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use babelcast_core::{CaptionProfile, Millis, Transcript, VideoId, captions};
+use babelcast_core::{CaptionProfile, Lang, Millis, Transcript, VideoId, captions};
 use babelcast_jobs::Video;
 use babelcast_store::Layout;
 use serde_json::json;
@@ -42,6 +42,19 @@ impl Pipeline {
         } else {
             None
         };
+        if let Some(heard) = &heard
+            && Lang::from_metadata(&heard.language) != Some(given.language)
+        {
+            return Err(StageFailure::permanent(
+                "subtitles_wrong_language",
+                format!(
+                    "the subtitles are in {} ({}) but the speech is in {:?}, as detected: give subtitles in the spoken language, or say their language",
+                    given.language.name(),
+                    given.language,
+                    heard.language
+                ),
+            ));
+        }
         if options.retime && heard.is_none() {
             self.warn(
                 &video.id,

@@ -26,7 +26,11 @@ impl Pipeline {
         let facts = self.read_facts(&id)?;
         let options = Self::options(video);
         let mut speech = self.config.speech.clone();
-        speech.language = options.language.clone();
+        // Re-timing given subtitles: the language is detected, not taken from
+        // them, so subtitles in another language than the speech are told apart
+        // (the import stage refuses them).
+        speech.language =
+            if options.transcript.is_some() { "auto".to_owned() } else { options.language.clone() };
         let key = cache_key(&json!({
             "stage": stage::TRANSCRIBE, "v": CACHE_VERSION, "source": video.source_sha256,
             "model": model_identity(&speech), "language": speech.language, "beam_size": speech.beam_size,
