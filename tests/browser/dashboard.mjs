@@ -3,9 +3,10 @@
 // key is refused; signs in; uploads a clip with language en, target es and review;
 // follows its state and progress; makes a review link, opens it in a second tab
 // and approves there; waits for the video to finish; downloads the es MP4 through
-// the dashboard. Prints ONE JSON object.
+// the dashboard; then, given SUBTITLES, uploads the clip again with them as the
+// transcript and follows it to the end. Prints ONE JSON object.
 //
-// Usage: node tests/browser/dashboard.mjs URL KEY CLIP OUT_MP4
+// Usage: node tests/browser/dashboard.mjs URL KEY CLIP OUT_MP4 [SUBTITLES]
 // Exit status: 0 once the JSON is printed; 2 on bad usage; 3 when the browser could
 // not run.
 
@@ -14,7 +15,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required'];
 
-const [url, key, clip, out] = process.argv.slice(2);
+const [url, key, clip, out, subtitles] = process.argv.slice(2);
 if (!url || !key || !clip || !out) {
   process.stderr.write('usage: node tests/browser/dashboard.mjs URL KEY CLIP OUT_MP4\n');
   process.exit(2);
@@ -89,6 +90,23 @@ try {
   report.downloadName = download.suggestedFilename();
   await download.saveAs(out);
   report.downloaded = out;
+
+  if (subtitles) {
+    const before = await page.textContent('#detail-id');
+    await page.evaluate(() => { document.getElementById('upload-status').textContent = ''; });
+    await page.setInputFiles('#file', clip);
+    await page.selectOption('#language', 'en');
+    await page.fill('#targets', '');
+    await page.uncheck('#review');
+    await page.setInputFiles('#transcript', subtitles);
+    await page.click('#upload');
+    await page.waitForFunction(() => /uploaded|refused|may not|answered/.test(document.getElementById('upload-status').textContent), null, { timeout: 60000 });
+    report.subtitledUpload = await page.textContent('#upload-status');
+    // The new video is the one shown before its state is followed.
+    await page.waitForFunction((old) => document.getElementById('detail-id').textContent !== old, before, { timeout: 20000 });
+    report.subtitledId = await page.textContent('#detail-id');
+    report.subtitledState = await follow(['completed', 'completed_with_warnings', 'failed', 'cancelled'], 120000);
+  }
 } catch (e) {
   report.errors.push(String(e && e.message ? e.message : e));
 } finally {

@@ -30,6 +30,8 @@ async fn an_operator_localizes_a_video_from_the_dashboard() {
     assert!(!page.text().await.expect("html").contains(&key), "the page holds no key");
 
     let saved = tmp.path().join("es.mp4");
+    let subtitles = tmp.path().join("talk.srt");
+    std::fs::write(&subtitles, "1\n00:00:00,500 --> 00:00:02,500\nSubtitles brought along.\n").expect("srt");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/dashboard.mjs");
     let out = tokio::process::Command::new("node")
         .arg(script)
@@ -37,6 +39,7 @@ async fn an_operator_localizes_a_video_from_the_dashboard() {
         .arg(&key)
         .arg(&clip)
         .arg(&saved)
+        .arg(&subtitles)
         .output()
         .await
         .expect("node");
@@ -58,6 +61,20 @@ async fn an_operator_localizes_a_video_from_the_dashboard() {
     assert_eq!(report["progressShown"], true, "{text}");
     assert!(report["dubs"][0].as_str().unwrap_or("").starts_with("es"), "dub QA shown: {text}");
     assert_eq!(report["downloadName"], "talk.es.mp4", "{text}");
+    // The second upload, with subtitles as its transcript: they are its captions.
+    assert_eq!(report["subtitledUpload"], "uploaded", "{text}");
+    assert_eq!(report["subtitledState"], "completed", "{text}");
+    let id = report["subtitledId"].as_str().expect("the second video's id").trim().to_owned();
+    let transcript: Value = reqwest::Client::new()
+        .get(format!("{}/v1/videos/{id}/transcript", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("transcript")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(transcript["cues"][0]["text"], "Subtitles brought along.", "{transcript}");
 
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])

@@ -264,6 +264,8 @@
       review: $("review").checked,
       review_translations: $("review-translations").checked,
     };
+    const transcript = $("transcript").files[0];
+    if (transcript) options.retime = $("retime").checked;
     const glossary = $("glossary").files[0];
     const send = (glossaryText) => {
       if (glossaryText !== undefined) {
@@ -276,6 +278,7 @@
       }
       const form = new FormData();
       form.append("options", JSON.stringify(options));
+      if (transcript) form.append("transcript", transcript, transcript.name);
       form.append("file", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/v1/videos");
