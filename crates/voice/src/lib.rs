@@ -195,37 +195,127 @@ pub struct Dub {
     pub fits: Vec<CueFit>,
 }
 
+/// The QA summary of a dub's cue fits.
+pub fn summary(fits: &[CueFit]) -> QaSummary {
+    let n = fits.len();
+    let plain = fits.iter().filter(|f| f.speed <= 1.0).count();
+    QaSummary {
+        cues: n,
+        fit_without_speedup: if n == 0 { 1.0 } else { plain as f64 / n as f64 },
+        max_speed: fits.iter().map(|f| f.speed).fold(1.0, f64::max),
+        overflowing: fits.iter().filter(|f| f.overflow_ms > 0).count(),
+        cut: fits.iter().filter(|f| f.cut_ms > 0).count(),
+    }
+}
+
 impl Dub {
     /// The QA summary.
     pub fn summary(&self) -> QaSummary {
-        let n = self.fits.len();
-        let plain = self.fits.iter().filter(|f| f.speed <= 1.0).count();
-        QaSummary {
-            cues: n,
-            fit_without_speedup: if n == 0 { 1.0 } else { plain as f64 / n as f64 },
-            max_speed: self.fits.iter().map(|f| f.speed).fold(1.0, f64::max),
-            overflowing: self.fits.iter().filter(|f| f.overflow_ms > 0).count(),
-            cut: self.fits.iter().filter(|f| f.cut_ms > 0).count(),
-        }
+        summary(&self.fits)
     }
 
     /// Writes the speech track as a 16-bit mono WAV.
     pub fn write_wav(&self, path: &Path) -> Result<(), VoiceError> {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: SAMPLE_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut writer =
-            hound::WavWriter::create(path, spec).map_err(|e| VoiceError::Engine(e.to_string()))?;
-        for s in &self.samples {
-            // Clamped to ±1 first, so the product fits.
-            #[allow(clippy::cast_possible_truncation)]
-            let v = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
-            writer.write_sample(v).map_err(|e| VoiceError::Engine(e.to_string()))?;
-        }
+        let mut writer = wav_writer(path)?;
+        write_samples(&mut writer, &self.samples)?;
         writer.finalize().map_err(|e| VoiceError::Engine(e.to_string()))
+    }
+}
+
+/// A 16-bit mono WAV at [`SAMPLE_RATE`] being written.
+type Wav = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
+
+fn wav_writer(path: &Path) -> Result<Wav, VoiceError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    hound::WavWriter::create(path, spec).map_err(|e| VoiceError::Engine(e.to_string()))
+}
+
+fn write_samples(writer: &mut Wav, samples: &[f32]) -> Result<(), VoiceError> {
+    for s in samples {
+        // Clamped to ±1 first, so the product fits.
+        #[allow(clippy::cast_possible_truncation)]
+        let v = (s.clamp(-1.0, 1.0) * 32767.0) as i16;
+        writer.write_sample(v).map_err(|e| VoiceError::Engine(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Where the fitted speech is laid: the whole track in memory (a [`Dub`]'s
+/// samples) or a WAV written as it goes ([`dub_to_wav`]).
+trait Track {
+    /// Adds `speech` from sample `at` on.
+    fn add(&mut self, at: usize, speech: &[f32]) -> Result<(), VoiceError>;
+}
+
+impl Track for Vec<f32> {
+    fn add(&mut self, at: usize, speech: &[f32]) -> Result<(), VoiceError> {
+        for (k, s) in speech.iter().enumerate() {
+            if let Some(slot) = self.get_mut(at + k) {
+                *slot += s;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A speech track streamed to a WAV file: only the speech not yet written is
+/// held (about one cue's), not the whole track (0.6 GB for two hours).
+struct WavTrack {
+    writer: Wav,
+    /// Samples written so far.
+    written: usize,
+    /// The samples from `written` on that speech was added to.
+    pending: Vec<f32>,
+    /// The track's length in samples.
+    total: usize,
+}
+
+impl WavTrack {
+    /// Writes everything before sample `to` (speech pending, then silence).
+    fn flush_to(&mut self, to: usize) -> Result<(), VoiceError> {
+        let to = to.min(self.total);
+        if to <= self.written {
+            return Ok(());
+        }
+        let from_pending = (to - self.written).min(self.pending.len());
+        write_samples(&mut self.writer, &self.pending[..from_pending])?;
+        self.pending.drain(..from_pending);
+        let silence = to - self.written - from_pending;
+        for _ in 0..silence {
+            self.writer.write_sample(0i16).map_err(|e| VoiceError::Engine(e.to_string()))?;
+        }
+        self.written = to;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), VoiceError> {
+        self.flush_to(self.total)?;
+        self.writer.finalize().map_err(|e| VoiceError::Engine(e.to_string()))
+    }
+}
+
+impl Track for WavTrack {
+    fn add(&mut self, at: usize, speech: &[f32]) -> Result<(), VoiceError> {
+        // Cues come in time order and each is cut at the next one's start, so no
+        // speech starts before what is written; any that would is left out there.
+        let skip = self.written.saturating_sub(at).min(speech.len());
+        let at = at.max(self.written);
+        let speech = &speech[skip..];
+        self.flush_to(at)?;
+        let offset = at - self.written;
+        let end = (offset + speech.len()).min(self.total.saturating_sub(self.written));
+        if end > self.pending.len() {
+            self.pending.resize(end, 0.0);
+        }
+        for (slot, s) in self.pending[offset.min(end)..end].iter_mut().zip(speech) {
+            *slot += s;
+        }
+        Ok(())
     }
 }
 
@@ -249,6 +339,33 @@ fn trim(samples: &[f32]) -> &[f32] {
 /// the track's length (the video's).
 pub fn dub(voice: &dyn Voice, cues: &[Cue], total_ms: u64, options: FitOptions) -> Result<Dub, VoiceError> {
     let mut samples = vec![0.0f32; samples_at(total_ms)];
+    let fits = fit(voice, cues, total_ms, options, &mut samples)?;
+    Ok(Dub { samples, fits })
+}
+
+/// [`dub`], the speech track written to `path` (a 16-bit mono WAV) as it is
+/// made instead of held whole; returns the cue fits.
+pub fn dub_to_wav(
+    voice: &dyn Voice,
+    cues: &[Cue],
+    total_ms: u64,
+    options: FitOptions,
+    path: &Path,
+) -> Result<Vec<CueFit>, VoiceError> {
+    let mut track =
+        WavTrack { writer: wav_writer(path)?, written: 0, pending: Vec::new(), total: samples_at(total_ms) };
+    let fits = fit(voice, cues, total_ms, options, &mut track)?;
+    track.finish()?;
+    Ok(fits)
+}
+
+fn fit(
+    voice: &dyn Voice,
+    cues: &[Cue],
+    total_ms: u64,
+    options: FitOptions,
+    track: &mut dyn Track,
+) -> Result<Vec<CueFit>, VoiceError> {
     let mut fits = Vec::new();
     for (i, cue) in cues.iter().enumerate() {
         let text = cue.text.replace('\n', " ");
@@ -277,12 +394,7 @@ pub fn dub(voice: &dyn Voice, cues: &[Cue], total_ms: u64, options: FitOptions) 
                 *s *= 1.0 - (k as f32 + 1.0) / fade as f32;
             }
         }
-        let at = samples_at(cue.start.0);
-        for (k, s) in speech.iter().enumerate() {
-            if let Some(slot) = samples.get_mut(at + k) {
-                *slot += s;
-            }
-        }
+        track.add(samples_at(cue.start.0), &speech)?;
         let speech_ms = ms_of(speech.len());
         fits.push(CueFit {
             start_ms: cue.start.0,
@@ -293,7 +405,7 @@ pub fn dub(voice: &dyn Voice, cues: &[Cue], total_ms: u64, options: FitOptions) 
             cut_ms,
         });
     }
-    Ok(Dub { samples, fits })
+    Ok(fits)
 }
 
 /// The root-mean-square level of `samples` between two times.
@@ -352,6 +464,25 @@ mod tests {
         assert!(rms(&d.samples, Millis(0), Millis(900)) > 0.4);
         assert!(rms(&d.samples, Millis(2100), Millis(2900)) < 1e-6);
         assert!(rms(&d.samples, Millis(8000), Millis(10_000)) < 1e-6);
+    }
+
+    #[test]
+    fn the_streamed_track_is_the_same_as_the_one_held_whole() {
+        let cues = [
+            cue(0, 2000, "abcdefghij"),
+            cue(3000, 4000, "abcdefghijkl"),
+            cue(5000, 6000, "abcdefghijklmnop"),
+            cue(6500, 7000, "abcdefghijklmnopqrstuvwx"),
+            cue(9500, 9900, "abcdefghijklmnop"), // runs past the track's end
+        ];
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (whole, streamed) = (tmp.path().join("whole.wav"), tmp.path().join("streamed.wav"));
+        let held = dub(&Metronome, &cues, 10_000, FitOptions::default()).expect("dub");
+        held.write_wav(&whole).expect("write");
+        let fits = dub_to_wav(&Metronome, &cues, 10_000, FitOptions::default(), &streamed).expect("stream");
+        assert_eq!(fits, held.fits);
+        assert_eq!(std::fs::read(&streamed).expect("read"), std::fs::read(&whole).expect("read"));
+        assert_eq!(read_wav(&streamed).expect("wav").len(), samples_at(10_000));
     }
 
     #[test]

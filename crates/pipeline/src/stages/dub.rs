@@ -117,13 +117,18 @@ impl Pipeline {
             let (asked, spoken, used) =
                 tokio::task::spawn_blocking(move || -> Result<(usize, usize, Vec<PathBuf>), StageFailure> {
                     std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
-                    let dub =
-                        babelcast_voice::dub(&voice, &cues, total_ms, babelcast_voice::FitOptions::default())
-                            .map_err(|e| StageFailure::from_error(&e))?;
-                    let _ = progress.send(0.5);
+                    // The speech track is streamed to the file, never held whole.
                     let scratch = tempfile::tempdir()?;
                     let wav = scratch.path().join("speech.wav");
-                    dub.write_wav(&wav).map_err(|e| StageFailure::from_error(&e))?;
+                    let fits = babelcast_voice::dub_to_wav(
+                        &voice,
+                        &cues,
+                        total_ms,
+                        babelcast_voice::FitOptions::default(),
+                        &wav,
+                    )
+                    .map_err(|e| StageFailure::from_error(&e))?;
+                    let _ = progress.send(0.5);
                     babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, &out_m4a)
                         .map_err(|e| StageFailure::from_error(&e))?;
                     let _ = progress.send(0.8);
@@ -152,7 +157,7 @@ impl Pipeline {
                         .write(&spec, &out_mp4, &mut |_| {})
                         .map_err(|e| StageFailure::from_error(&e))?;
                     // Written last: its presence marks the entry complete.
-                    let qa = json!({ "voice": voice.name(), "summary": dub.summary(), "cues": dub.fits });
+                    let qa = json!({ "voice": voice.name(), "summary": babelcast_voice::summary(&fits), "cues": fits });
                     write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
                     let (asked, spoken) = voice.counts();
                     Ok((asked, spoken, voice.used()))
