@@ -67,9 +67,12 @@ pub fn retime(cues: &[Cue], heard: &[Word], profile: &CaptionProfile) -> Retimed
     let mut shifts = Vec::with_capacity(cues.len());
     let mut found = Vec::new();
     let mut kept = Vec::new();
+    // The words are in cue order: each cue's are the next run of them.
+    let mut next = 0;
     for (c, cue) in cues.iter().enumerate() {
-        let mine: Vec<&Placed> =
-            words.iter().zip(&placed).filter(|((wc, _), _)| *wc == c).map(|(_, p)| p).collect();
+        let count = cue.text.split_whitespace().count();
+        let mine = &placed[next..next + count];
+        next += count;
         let heard_words = mine.iter().filter(|p| p.heard).count();
         // A word or two of a long cue may match by chance (a "said" of another
         // sentence): a cue is found when a fair share of its words were heard.
