@@ -24,6 +24,11 @@ async fn upload_with_transcript(
         .text("options", options.to_owned())
         .part("transcript", reqwest::multipart::Part::bytes(transcript).file_name("talk.srt"))
         .part("file", reqwest::multipart::Part::bytes(clip).file_name("talk.mp4"));
+    post_form(server, form).await
+}
+
+/// Posts an upload form with the admin token.
+async fn post_form(server: &Server, form: reqwest::multipart::Form) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/v1/videos", server.url))
         .bearer_auth(TOKEN)
@@ -201,15 +206,8 @@ async fn a_human_translation_is_the_track_and_the_dub_even_where_no_engine_reach
             reqwest::multipart::Part::bytes(german.as_bytes().to_vec()).file_name("talk.de.srt"),
         )
         .part("file", reqwest::multipart::Part::bytes(clip).file_name("talk.mp4"));
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/videos", server.url))
-        .bearer_auth(TOKEN)
-        .multipart(form)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 202);
-    let body: Value = response.json().await.expect("json");
+    let (status, body) = post_form(&server, form).await;
+    assert_eq!(status, 202, "{body}");
     let id = body["id"].as_str().expect("id").to_owned();
     let video = server.wait_final(&id).await;
     assert_eq!(video["state"], "completed", "{video}");
