@@ -1,5 +1,6 @@
-"""Benchmark harness: runs babelcast and faster-whisper as separate processes on the
-same input and reports wall time, real-time factor, peak RSS and WER.
+"""Benchmark harness: runs babelcast and faster-whisper, each decoding sequentially
+and batched, as separate processes on the same input, and reports wall time,
+real-time factor, peak RSS and word errors (as a count and a rate).
 
 The input is the LibriVox clips of Debian's pocketsphinx-testdata, joined with a
 second of silence, repeated; the reference is their transcription file.
@@ -16,13 +17,20 @@ import wave
 
 LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox"
 
+# Batch size 0: WhisperModel.transcribe (sequential); otherwise
+# BatchedInferencePipeline with that batch size (its own VAD defaults: spans of at
+# most 30 s packed into 30 s chunks). Word timings on in both, as babelcast's.
 FASTER_WHISPER = r"""
 import sys
-from faster_whisper import WhisperModel
-model_dir, audio, threads, beam = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+model_dir, audio, threads, beam, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
-segments, info = model.transcribe(audio, beam_size=beam, vad_filter=True,
-                                  condition_on_previous_text=False, word_timestamps=True)
+if batch:
+    segments, info = BatchedInferencePipeline(model).transcribe(
+        audio, beam_size=beam, batch_size=batch, vad_filter=True, word_timestamps=True)
+else:
+    segments, info = model.transcribe(audio, beam_size=beam, vad_filter=True,
+                                      condition_on_previous_text=False, word_timestamps=True)
 print(" ".join(s.text.strip() for s in segments))
 """
 
@@ -56,14 +64,15 @@ def normalise(text):
     return ["mister" if w == "mr" else w for w in words]
 
 
-def wer(reference, hypothesis):
+def word_errors(reference, hypothesis):
+    """(substitutions + insertions + deletions, reference words)."""
     r, h = normalise(reference), normalise(hypothesis)
     row = list(range(len(h) + 1))
     for i, rw in enumerate(r, 1):
         prev, row[0] = row[0], i
         for j, hw in enumerate(h, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
-    return row[len(h)] / max(len(r), 1)
+    return row[len(h)], len(r)
 
 
 def measure(argv):
@@ -86,6 +95,7 @@ def main():
     p.add_argument("--repeats", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--batch", type=int, default=8)
     a = p.parse_args()
     model_dir = os.path.abspath(os.path.join(a.models, "whisper-base"))
 
@@ -95,32 +105,40 @@ def main():
         print(f"input: {seconds:.1f} s of LibriVox speech ({a.repeats} x 5 clips), "
               f"model whisper-base int8, {a.threads} threads, beam {a.beam}, VAD on, no previous-text context")
 
-        runs = {}
-        bc_argv = [a.babelcast, "--models-dir", a.models, "transcribe", audio, "-o", tmp,
-                   "--format", "json", "--model", "whisper-base", "--threads", str(a.threads),
-                   "--beam-size", str(a.beam), "--compute-type", "int8"]
         fw_script = os.path.join(tmp, "fw.py")
         open(fw_script, "w").write(FASTER_WHISPER)
-        fw_out = os.path.join(tmp, "fw.txt")
-        fw_argv = ["sh", "-c", f'exec "{sys.executable}" "{fw_script}" "{model_dir}" "{audio}" {a.threads} {a.beam} > "{fw_out}"']
+        runs = {}
+        for name, batch in [("babelcast", 1), ("babelcast", a.batch), ("faster-whisper", 0),
+                            ("faster-whisper", a.batch)]:
+            label = f"{name} {'sequential' if batch in (0, 1) else f'batch {batch}'}"
+            out = os.path.join(tmp, f"out-{len(runs)}")
+            os.mkdir(out)
+            if name == "babelcast":
+                argv = [a.babelcast, "--models-dir", a.models, "transcribe", audio, "-o", out,
+                        "--format", "json", "--model", "whisper-base", "--threads", str(a.threads),
+                        "--beam-size", str(a.beam), "--compute-type", "int8", "--batch-size", str(batch)]
+            else:
+                argv = ["sh", "-c", f'exec "{sys.executable}" "{fw_script}" "{model_dir}" "{audio}" '
+                        f'{a.threads} {a.beam} {batch} > "{out}/fw.txt"']
+            wall, rss, status = measure(argv)
+            if status != 0:
+                sys.exit(f"{label} failed")
+            if name == "babelcast":
+                words = json.load(open(os.path.join(out, "librivox.json")))["words"]
+                text = " ".join(w["text"] for w in words)
+            else:
+                text = open(os.path.join(out, "fw.txt")).read()
+            runs[label] = (wall, rss, *word_errors(reference, text))
 
-        wall, rss, status = measure(bc_argv)
-        if status != 0:
-            sys.exit("babelcast failed")
-        text = " ".join(w["text"] for w in json.load(open(os.path.join(tmp, "librivox.json")))["words"])
-        runs["babelcast"] = (wall, rss, wer(reference, text))
-
-        wall, rss, status = measure(fw_argv)
-        if status != 0:
-            sys.exit("faster-whisper failed")
-        runs["faster-whisper"] = (wall, rss, wer(reference, open(fw_out).read()))
-
-    print(f"{'engine':<16}{'wall s':>9}{'RTF':>8}{'peak MiB':>10}{'WER %':>8}")
-    for name, (wall, rss, w) in runs.items():
-        print(f"{name:<16}{wall:>9.2f}{wall / seconds:>8.3f}{rss:>10.0f}{w * 100:>8.1f}")
-    (bw, br, bwer), (fw, fr, fwer) = runs["babelcast"], runs["faster-whisper"]
-    print(f"ratio babelcast/faster-whisper: time {bw / fw:.2f}, peak memory {br / fr:.2f}, "
-          f"WER {bwer * 100:.1f}% vs {fwer * 100:.1f}%")
+    print(f"{'engine':<30}{'wall s':>9}{'RTF':>8}{'peak MiB':>10}{'errors':>8}{'WER %':>8}")
+    for label, (wall, rss, errors, total) in runs.items():
+        print(f"{label:<30}{wall:>9.2f}{wall / seconds:>8.3f}{rss:>10.0f}{errors:>8}{errors / total * 100:>8.1f}")
+    print(f"reference: {total} words")
+    (bs, bb, fs, fb) = runs.values()
+    print(f"babelcast/faster-whisper, sequential: time {bs[0] / fs[0]:.2f}, peak memory {bs[1] / fs[1]:.2f}, "
+          f"errors {bs[2]} vs {fs[2]}")
+    print(f"babelcast/faster-whisper, batch {a.batch}: time {bb[0] / fb[0]:.2f}, peak memory {bb[1] / fb[1]:.2f}, "
+          f"errors {bb[2]} vs {fb[2]}")
 
 
 if __name__ == "__main__":

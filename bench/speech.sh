@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Speech benchmark: babelcast against faster-whisper on the same audio, the same
-# CTranslate2 model files, threads and beam size, in one run. Prints wall time,
-# real-time factor, peak memory and WER for each, and the ratios.
-#   bench/speech.sh [repeats]     (repeats of the 5 LibriVox clips; default 8, ~4 min)
+# Speech benchmark: babelcast against faster-whisper, each decoding sequentially and
+# batched, on the same audio, the same CTranslate2 model files, threads and beam size,
+# in one run. Prints wall time, real-time factor, peak memory and word errors (count
+# and rate) for each, and the ratios.
+#   bench/speech.sh [repeats] [batch]   (repeats of the 5 LibriVox clips, default 8, ~10 min;
+#                                      batch size of both batched runs, default 8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -15,4 +17,4 @@ if ! "$venv/bin/python" -c 'import faster_whisper' >/dev/null 2>&1; then
   "$venv/bin/python" -m pip install --quiet "faster-whisper==1.2.1"
 fi
 
-exec "$venv/bin/python" bench/speech.py --babelcast "$babelcast_bin" --models "$models_dir" --repeats "${1:-8}"
+exec "$venv/bin/python" bench/speech.py --babelcast "$babelcast_bin" --models "$models_dir" --repeats "${1:-8}" --batch "${2:-8}"

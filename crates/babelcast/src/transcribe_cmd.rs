@@ -54,8 +54,13 @@ pub struct TranscribeArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Transcribe everything, silences included (no VAD) [config: speech.vad].
+    /// Decoding is then sequential.
     #[arg(long)]
     no_vad: bool,
+    /// Windows of speech decoded together; 1 decodes one window at a time
+    /// (sequential) [config: speech.batch_size].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    batch_size: Option<u64>,
 }
 
 pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
@@ -70,6 +75,7 @@ pub fn run(config: &Config, args: TranscribeArgs, runtime: &tokio::runtime::Runt
     speech.compute_type = args.compute_type.unwrap_or(speech.compute_type);
     speech.threads = args.threads.unwrap_or(speech.threads);
     speech.vad &= !args.no_vad;
+    speech.batch_size = args.batch_size.map_or(speech.batch_size, |b| b as usize);
 
     let prober = Prober::new(config.ffprobe(), config.probe_timeout());
     let facts = runtime.block_on(prober.probe(&args.file))?;

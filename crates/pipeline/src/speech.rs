@@ -35,6 +35,20 @@ pub struct SpeechConfig {
     pub threads: usize,
     /// Skip non-speech with Silero VAD before Whisper.
     pub vad: bool,
+    /// Windows of speech decoded together (see `TranscribeOptions::batch_size`);
+    /// 1 is sequential decoding. Batching needs the VAD's pauses to cut windows
+    /// at, so without VAD decoding is sequential whatever this says.
+    pub batch_size: usize,
+}
+
+/// Measured with `bench/speech.sh` on 2 cores (see the README).
+pub const DEFAULT_BATCH_SIZE: usize = 8;
+
+impl SpeechConfig {
+    /// The batch size decoding really uses: sequential without the VAD.
+    pub fn effective_batch_size(&self) -> usize {
+        if self.vad { self.batch_size.max(1) } else { 1 }
+    }
 }
 
 impl Default for SpeechConfig {
@@ -46,6 +60,7 @@ impl Default for SpeechConfig {
             compute_type: ComputeType::Int8,
             threads: 0,
             vad: true,
+            batch_size: DEFAULT_BATCH_SIZE,
         }
     }
 }
@@ -163,6 +178,10 @@ pub fn require_models(config: &SpeechConfig, models_dir: &Path) -> Result<(), Mo
     Ok(())
 }
 
+/// Batched windows are 30 s at most; a span no longer than that is never cut
+/// inside. (The VAD widens spans by their padding within this limit.)
+const BATCHED_MAX_SPEECH_S: f64 = 30.0;
+
 /// Transcribes the first audio stream of `path` (probed into `facts`). `progress`
 /// gets the fraction of the audio done. Blocks: run it on a blocking thread.
 pub fn transcribe_file(
@@ -189,6 +208,7 @@ pub fn transcribe_file(
     let options = TranscribeOptions {
         language: (config.language != "auto").then(|| config.language.clone()),
         beam_size: config.beam_size,
+        batch_size: config.effective_batch_size(),
         ..TranscribeOptions::default()
     };
     let read = Arc::new(AtomicU64::new(0));
@@ -201,8 +221,9 @@ pub fn transcribe_file(
     };
     let (transcription, map) = if config.vad {
         // Cut long speech spans at their longest pause so the gate holds at most
-        // two minutes of audio.
-        let vad_options = VadOptions { max_speech_s: Some(120.0), ..VadOptions::default() };
+        // two minutes of audio, or, batched, so every span fits a 30 s window.
+        let max_speech_s = if options.batch_size > 1 { BATCHED_MAX_SPEECH_S } else { 120.0 };
+        let vad_options = VadOptions { max_speech_s: Some(max_speech_s), ..VadOptions::default() };
         let detector = Vad::load(&models)?.detector(vad_options)?;
         let mut gate = SpeechGate::new(source, detector);
         let t = model.transcribe(&mut gate, &options, &mut on_progress)?;

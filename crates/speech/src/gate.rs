@@ -109,7 +109,20 @@ impl<S: SampleSource> SpeechGate<S> {
     }
 }
 
+impl TimeMap {
+    /// The last output position in `(after, limit]` where a run starts, i.e. where
+    /// one stretch of speech was joined to the one before.
+    fn join_before(&self, after: u64, limit: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|&(start, _, _)| start <= limit);
+        i.checked_sub(1).map(|i| self.runs[i].0).filter(|&start| start > after)
+    }
+}
+
 impl<S: SampleSource> SampleSource for SpeechGate<S> {
+    fn join_before(&self, after: u64, limit: u64) -> Option<u64> {
+        self.map.join_before(after, limit)
+    }
+
     fn read(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize, SpeechError> {
         while self.ready.len() < max {
             let Some(detector) = self.detector.as_mut() else { break };
@@ -154,5 +167,8 @@ mod tests {
         assert!((map.to_input_secs(0.5) - 5.0).abs() < 1e-9);
         assert!((map.speech_secs() - 1.5).abs() < 1e-9);
         assert_eq!(TimeMap::default().to_input(5), 5);
+        assert_eq!(map.join_before(0, 30_000), Some(8_000), "the second run starts at a join");
+        assert_eq!(map.join_before(8_000, 30_000), None, "after it, none");
+        assert_eq!(map.join_before(0, 7_999), None, "the first run's start is no join");
     }
 }

@@ -7,13 +7,16 @@
 //!
 //! - [`mel`]: Whisper's log-mel front end;
 //! - [`vocab`]: token ids, special tokens, byte-level BPE decoding;
-//! - [`transcribe`]: the decoding loop over a stream of samples;
+//! - [`transcribe`]: the decoding loop over a stream of samples, and `batched`,
+//!   its batched form; `decode`: the temperature fallback over a batch of windows;
 //! - `words`: word timings from cross-attention alignment;
 //! - [`vad`] and [`gate`]: Silero VAD, and the gate that passes only speech on.
 //!
 //! A model is verified (quick check) before it is loaded, so a missing or damaged
 //! file fails with its path and the repair command.
 
+mod batched;
+mod decode;
 pub mod gate;
 pub mod mel;
 pub mod transcribe;

@@ -19,31 +19,29 @@
 //!   at rising temperatures; a window whose no-speech probability is high and whose
 //!   text is unlikely is skipped as silence; a window that stays repetitive at the
 //!   highest temperature is dropped (a hallucination loop, not speech);
+//! - with a batch size above 1 the loop in [`crate::batched`] runs instead: the
+//!   VAD's stretches of speech packed into windows decoded several at a time;
 //! - word timings come from cross-attention alignment (`align`, dynamic time warping
 //!   over the alignment heads), with the usual guards on over-long words.
 
-use std::io::Write;
-
 use babelcast_core::Word;
-use ct2rs::sys::{Device, StorageView, WhisperOptions};
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use ct2rs::sys::{Device, StorageView};
 
+use crate::decode::MAX_LENGTH;
 use crate::mel::{HOP_LENGTH, MelFrontEnd, N_FRAMES, N_SAMPLES, SAMPLE_RATE};
 use crate::vocab::Vocabulary;
 use crate::{SpeechError, WhisperModel};
 
 /// Seconds of audio per mel frame.
-const SECONDS_PER_FRAME: f64 = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
+pub(crate) const SECONDS_PER_FRAME: f64 = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
 /// Seconds per timestamp token step (the encoder halves the frame rate).
 const TIME_PRECISION: f64 = 0.02;
 /// Encoder frames per second, the unit of the alignment path.
-const ALIGN_FRAMES_PER_SECOND: f64 = 50.0;
-/// Whisper's decoder holds 448 positions; the context prompt gets at most half.
-const MAX_LENGTH: usize = 448;
+pub(crate) const ALIGN_FRAMES_PER_SECOND: f64 = 50.0;
+/// The context prompt gets at most half of the decoder's positions.
 const MAX_PROMPT_TOKENS: usize = MAX_LENGTH / 2 - 1;
 /// -80 dBFS: below this everywhere, a window is silence.
-const SILENCE_PEAK: f32 = 1e-4;
+pub(crate) const SILENCE_PEAK: f32 = 1e-4;
 
 /// How to decode.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +69,12 @@ pub struct TranscribeOptions {
     pub condition_on_previous_text: bool,
     /// Compute word timings.
     pub word_timestamps: bool,
+    /// Windows encoded and decoded together. 1 decodes one 30 s window at a time,
+    /// seeking to where the last complete segment ended. More packs the source's
+    /// stretches of speech ([`SampleSource::join_before`]) into windows of up to
+    /// 30 s that are decoded whole and independently, several per CTranslate2 call
+    /// (faster; previous-text context does not apply).
+    pub batch_size: usize,
 }
 
 impl Default for TranscribeOptions {
@@ -85,6 +89,7 @@ impl Default for TranscribeOptions {
             no_speech_threshold: 0.6,
             condition_on_previous_text: false,
             word_timestamps: true,
+            batch_size: 1,
         }
     }
 }
@@ -93,6 +98,15 @@ impl Default for TranscribeOptions {
 pub trait SampleSource {
     /// Appends up to `max` samples to `buf`; returns how many, 0 at the end.
     fn read(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize, SpeechError>;
+
+    /// The last place in this source's output (a sample index from its start)
+    /// after `after` and at or before `limit` where one stretch of speech ends and
+    /// the next begins, so that a window cut there cuts no word. `None` when there
+    /// is none there, or the source does not know (plain audio).
+    fn join_before(&self, after: u64, limit: u64) -> Option<u64> {
+        let _ = (after, limit);
+        None
+    }
 }
 
 /// A whole signal already in memory (tests, short clips).
@@ -163,15 +177,6 @@ impl Transcription {
     }
 }
 
-/// One decoding of a window, as chosen by the fallback.
-struct Decoded {
-    tokens: Vec<u32>,
-    avg_logprob: f64,
-    no_speech_prob: f32,
-    temperature: f32,
-    compression_ratio: f64,
-}
-
 impl WhisperModel {
     /// Transcribes a stream of 16 kHz mono samples. `progress` is called after each
     /// window with the seconds of audio done so far.
@@ -181,6 +186,16 @@ impl WhisperModel {
         options: &TranscribeOptions,
         progress: &mut dyn FnMut(f64),
     ) -> Result<Transcription, SpeechError> {
+        // A forced language is checked before any audio is read.
+        if let Some(lang) = &options.language {
+            if !self.is_multilingual() && lang != "en" {
+                return Err(SpeechError::UnknownLanguage { language: lang.clone() });
+            }
+            self.sot_sequence(lang)?;
+        }
+        if options.batch_size > 1 {
+            return self.transcribe_batched(source, options, progress);
+        }
         let vocab = &self.vocab;
         let mel = MelFrontEnd::new(self.n_mels()).map_err(|e| self.error(e.to_string()))?;
 
@@ -189,19 +204,7 @@ impl WhisperModel {
         let mut base: usize = 0;
         let mut ended = false;
         let mut seek: usize = 0; // in mel frames from the start
-
-        // A forced language is checked before any audio is read.
-        if let Some(lang) = &options.language {
-            if !self.is_multilingual() && lang != "en" {
-                return Err(SpeechError::UnknownLanguage { language: lang.clone() });
-            }
-            self.sot_sequence(lang)?;
-        }
-        let mut language: Option<(String, f32)> = match (&options.language, self.is_multilingual()) {
-            (_, false) => Some(("en".to_owned(), 1.0)),
-            (Some(code), true) => Some((code.clone(), 1.0)),
-            (None, true) => None,
-        };
+        let mut language = self.given_language(options);
         let mut segments: Vec<Segment> = Vec::new();
         let mut context: Vec<u32> = Vec::new();
         let mut dropped_windows = 0;
@@ -236,11 +239,9 @@ impl WhisperModel {
                     break 'window seek + segment_frames;
                 }
 
-                let features = mel.log_mel_padded(chunk, N_SAMPLES - chunk.len()).pad_or_trim(N_FRAMES);
-                let mut data = features.into_vec();
-                let view = StorageView::new(&[1, self.n_mels(), N_FRAMES], &mut data, Device::CPU)
-                    .map_err(|e| self.error(format!("{e:#}")))?;
-                let encoded = self.whisper.encode(&view, false).map_err(|e| self.error(format!("{e:#}")))?;
+                let features =
+                    vec![mel.log_mel_padded(chunk, N_SAMPLES - chunk.len()).pad_or_trim(N_FRAMES).into_vec()];
+                let encoded = self.encode(&features)?;
 
                 if language.is_none() {
                     language = Some(self.detect_language(&encoded)?);
@@ -249,7 +250,7 @@ impl WhisperModel {
                 let sot_sequence = self.sot_sequence(lang_code)?;
 
                 let prompt = self.prompt(&context, &sot_sequence);
-                let decoded = self.decode_with_fallback(&encoded, &prompt, options)?;
+                let decoded = self.decode_batch(&encoded, &features, &prompt, options)?.remove(0);
 
                 let silent = decoded.no_speech_prob > options.no_speech_threshold
                     && decoded.avg_logprob < options.log_prob_threshold;
@@ -350,16 +351,33 @@ impl WhisperModel {
         })
     }
 
-    fn read_seconds(&self, base: usize, buffer: &[f32]) -> f64 {
+    /// The language when it needs no detection: forced, or English for `.en` models.
+    pub(crate) fn given_language(&self, options: &TranscribeOptions) -> Option<(String, f32)> {
+        match (&options.language, self.is_multilingual()) {
+            (_, false) => Some(("en".to_owned(), 1.0)),
+            (Some(code), true) => Some((code.clone(), 1.0)),
+            (None, true) => None,
+        }
+    }
+
+    /// Runs the encoder over windows of features (`n_mels x 3000` each).
+    pub(crate) fn encode(&self, features: &[Vec<f32>]) -> Result<StorageView<'static>, SpeechError> {
+        let mut data: Vec<f32> = features.iter().flatten().copied().collect();
+        let view = StorageView::new(&[features.len(), self.n_mels(), N_FRAMES], &mut data, Device::CPU)
+            .map_err(|e| self.error(format!("{e:#}")))?;
+        self.whisper.encode(&view, false).map_err(|e| self.error(format!("{e:#}")))
+    }
+
+    pub(crate) fn read_seconds(&self, base: usize, buffer: &[f32]) -> f64 {
         (base + buffer.len()) as f64 / SAMPLE_RATE as f64
     }
 
-    fn error(&self, message: String) -> SpeechError {
+    pub(crate) fn error(&self, message: String) -> SpeechError {
         SpeechError::Inference { model: self.name.clone(), message }
     }
 
     /// `<|startoftranscript|>` (+ `<|xx|>` `<|transcribe|>` for multilingual models).
-    fn sot_sequence(&self, lang: &str) -> Result<Vec<u32>, SpeechError> {
+    pub(crate) fn sot_sequence(&self, lang: &str) -> Result<Vec<u32>, SpeechError> {
         let vocab = &self.vocab;
         if !self.is_multilingual() {
             return Ok(vec![vocab.sot]);
@@ -371,7 +389,7 @@ impl WhisperModel {
         Ok(vec![vocab.sot, lang_token, transcribe])
     }
 
-    fn prompt(&self, context: &[u32], sot_sequence: &[u32]) -> Vec<String> {
+    pub(crate) fn prompt(&self, context: &[u32], sot_sequence: &[u32]) -> Vec<String> {
         let vocab = &self.vocab;
         let mut prompt = Vec::with_capacity(context.len() + 4);
         if !context.is_empty() {
@@ -382,7 +400,7 @@ impl WhisperModel {
         prompt
     }
 
-    fn detect_language(&self, encoded: &StorageView) -> Result<(String, f32), SpeechError> {
+    pub(crate) fn detect_language(&self, encoded: &StorageView) -> Result<(String, f32), SpeechError> {
         let results = self.whisper.detect_language(encoded).map_err(|e| self.error(format!("{e:#}")))?;
         let best = results
             .first()
@@ -390,73 +408,6 @@ impl WhisperModel {
             .ok_or_else(|| self.error("language detection returned nothing".into()))?;
         parse_detection(&format!("{best:?}"))
             .ok_or_else(|| self.error(format!("unreadable detection {best:?}")))
-    }
-
-    fn decode_with_fallback(
-        &self,
-        encoded: &StorageView,
-        prompt: &[String],
-        options: &TranscribeOptions,
-    ) -> Result<Decoded, SpeechError> {
-        let mut best: Option<Decoded> = None;
-        for &temperature in &options.temperatures {
-            let mut ct2 = WhisperOptions {
-                max_length: MAX_LENGTH,
-                return_scores: true,
-                return_no_speech_prob: true,
-                ..WhisperOptions::default()
-            };
-            if temperature > 0.0 {
-                ct2.beam_size = 1;
-                ct2.num_hypotheses = options.best_of.max(1);
-                ct2.sampling_topk = 0;
-                ct2.sampling_temperature = temperature;
-            } else {
-                ct2.beam_size = options.beam_size.max(1);
-            }
-            let results = self
-                .whisper
-                .generate(encoded, &[prompt.to_vec()], &ct2)
-                .map_err(|e| self.error(format!("{e:#}")))?;
-            let result =
-                results.into_iter().next().ok_or_else(|| self.error("generate returned nothing".into()))?;
-            let tokens: Vec<u32> = result
-                .sequences_ids
-                .first()
-                .map(|s| s.iter().map(|&t| t as u32).collect())
-                .unwrap_or_default();
-            let score = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY) as f64;
-            // CTranslate2 reports the length-normalised score; undo it, then divide
-            // by length + 1 (the end token) as Whisper does.
-            let len = tokens.len() as f64;
-            let avg_logprob = score * len / (len + 1.0);
-            let text = self.vocab.decode(&tokens);
-            let decoded = Decoded {
-                compression_ratio: compression_ratio(&text),
-                tokens,
-                avg_logprob,
-                no_speech_prob: result.no_speech_prob,
-                temperature,
-            };
-            let too_repetitive = decoded.compression_ratio > options.compression_ratio_threshold;
-            let too_unlikely = decoded.avg_logprob < options.log_prob_threshold;
-            let silence = decoded.no_speech_prob > options.no_speech_threshold;
-            // Accept a likely, non-repetitive result, or a non-repetitive one that
-            // is silence (skipped by the caller).
-            if !too_repetitive && (!too_unlikely || silence) {
-                return Ok(decoded);
-            }
-            let better = best.as_ref().is_none_or(|b| {
-                // Prefer a result that is not repetitive, then the most likely.
-                (b.compression_ratio > options.compression_ratio_threshold && !too_repetitive)
-                    || (too_repetitive == (b.compression_ratio > options.compression_ratio_threshold)
-                        && decoded.avg_logprob > b.avg_logprob)
-            });
-            if better {
-                best = Some(decoded);
-            }
-        }
-        best.ok_or_else(|| self.error("no temperatures to decode with".into()))
     }
 
     fn add_word_timings(
@@ -548,17 +499,6 @@ fn split_segments(
     }
 }
 
-/// len(text) / len(zlib(text)): Whisper's measure of repetitiveness.
-fn compression_ratio(text: &str) -> f64 {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() {
-        return 0.0;
-    }
-    let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-    let compressed = z.write_all(bytes).and_then(|_| z.finish()).map(|c| c.len()).unwrap_or(bytes.len());
-    bytes.len() as f64 / compressed.max(1) as f64
-}
-
 /// Reads `DetectionResult { language: "<|de|>", probability: 0.97 }`: ct2rs 0.10.3
 /// (pinned) keeps these fields private and offers no accessor, only `Debug`.
 fn parse_detection(debug: &str) -> Option<(String, f32)> {
@@ -576,15 +516,6 @@ mod tests {
         let s = r#"DetectionResult { language: "<|de|>", probability: 0.9731 }"#;
         assert_eq!(parse_detection(s), Some(("de".to_owned(), 0.9731)));
         assert_eq!(parse_detection("garbage"), None);
-    }
-
-    #[test]
-    fn repetition_compresses_well_and_prose_does_not() {
-        let loop_text = " I'm sorry. ".repeat(40);
-        assert!(compression_ratio(&loop_text) > 2.4);
-        let prose = " The quick brown fox jumps over the lazy dog while the cat watches from a sunny window.";
-        assert!(compression_ratio(prose) < 2.0);
-        assert_eq!(compression_ratio(""), 0.0);
     }
 
     fn vocab() -> Vocabulary {

@@ -2,9 +2,11 @@
 //! with their reference transcripts, through the real Whisper models.
 
 use babelcast_core::captions::{self, Severity};
-use babelcast_core::{CaptionProfile, ErrorCode, Word};
+use babelcast_core::{CaptionProfile, ErrorCode, Millis, Word};
 use babelcast_models::ModelsDir;
-use babelcast_speech::{ComputeType, InMemory, TranscribeOptions, Transcription, WhisperModel};
+use babelcast_speech::{
+    ComputeType, InMemory, SpeechGate, TranscribeOptions, Transcription, Vad, VadOptions, WhisperModel,
+};
 
 const LIBRIVOX: &str = "/usr/share/pocketsphinx/test/data/librivox";
 
@@ -190,4 +192,99 @@ fn a_forced_unknown_language_is_a_clear_error() {
         .transcribe(&mut InMemory::new(&[0.0; 16000]), &options, &mut |_| {})
         .expect_err("en only");
     assert_eq!(err.code(), "unknown_language");
+}
+
+/// The five clips twice, with `gap` seconds of quiet noise between (so the VAD sees
+/// pauses, as in a real room), and their reference words.
+fn clips_with_gaps(gap: f64) -> (Vec<f32>, Vec<String>) {
+    let (mut samples, mut reference) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        for (id, words) in &references() {
+            samples.extend(read_wav(&format!("{LIBRIVOX}/{id}.wav")));
+            samples.extend(
+                (0..(gap * 16000.0) as usize).map(|i| 0.0005 * ((i * 7919 % 200) as f32 / 100.0 - 1.0)),
+            );
+            reference.extend(normalise(words));
+        }
+    }
+    (samples, reference)
+}
+
+/// Transcribes through the VAD gate, as the pipeline does; words on the input's
+/// timeline.
+fn transcribe_gated(model: &WhisperModel, samples: &[f32], batch_size: usize) -> (Transcription, Vec<Word>) {
+    let vad = Vad::load(&models()).expect("Silero VAD loads");
+    let detector =
+        vad.detector(VadOptions { max_speech_s: Some(30.0), ..VadOptions::default() }).expect("detector");
+    let mut gate = SpeechGate::new(InMemory::new(samples), detector);
+    let options =
+        TranscribeOptions { language: Some("en".into()), batch_size, ..TranscribeOptions::default() };
+    let mut done = Vec::new();
+    let t = model.transcribe(&mut gate, &options, &mut |s| done.push(s)).expect("transcribes");
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "progress only moves forward: {done:?}");
+    let map = gate.time_map();
+    let words = t
+        .words()
+        .into_iter()
+        .map(|mut w| {
+            w.start = Millis::from_secs_f64(map.to_input_secs(w.start.as_secs_f64()));
+            w.end = Millis::from_secs_f64(map.to_input_secs(w.end.as_secs_f64())).max(w.start);
+            w
+        })
+        .collect();
+    (t, words)
+}
+
+#[test]
+fn batched_decoding_keeps_every_word_in_order_at_the_right_time() {
+    let (samples, reference) = clips_with_gaps(2.5);
+    let model = load("whisper-base");
+    let (sequential, _) = transcribe_gated(&model, &samples, 1);
+    let (batched, words) = transcribe_gated(&model, &samples, 4);
+    let (e_seq, e_batch) = (
+        word_errors(&reference, &normalise(&sequential.text())),
+        word_errors(&reference, &normalise(&batched.text())),
+    );
+    eprintln!(
+        "{} words: sequential {e_seq} errors, batched {e_batch}: {:?}",
+        reference.len(),
+        batched.text()
+    );
+    assert!(e_batch <= e_seq + 2, "batched {e_batch} errors vs sequential {e_seq}: {}", batched.text());
+    // Windows are cut at pauses: each is one segment of at most 30 s, none overlap.
+    assert!(batched.segments.len() >= 2, "{} windows", batched.segments.len());
+    for pair in batched.segments.windows(2) {
+        assert!(pair[0].end <= pair[1].start + 1e-6, "windows overlap: {pair:?}");
+    }
+    assert!(batched.segments.iter().all(|s| s.end - s.start <= 30.0 + 1e-6));
+    assert_words_are_sane(&words, samples.len() as f64 / 16000.0);
+    // The first clip's first word ("he", at the very start) and the second clip's
+    // (after the first clip and its gap) are where they were spoken.
+    let first_clip = read_wav(&format!("{LIBRIVOX}/{}.wav", references()[0].0)).len() as f64 / 16000.0;
+    assert!(words[0].start.as_secs_f64() < 1.0, "{:?}", words[0]);
+    let second =
+        words.iter().find(|w| w.start.as_secs_f64() > first_clip).expect("words after the first clip");
+    assert!(
+        second.start.as_secs_f64() < first_clip + 2.5 + 1.5,
+        "the second clip starts after {first_clip:.1} s + 2.5 s of pause, its first word at {:?}",
+        second.start
+    );
+}
+
+#[test]
+fn batched_decoding_without_pauses_to_cut_at_still_transcribes() {
+    // No VAD gate: nothing says where the pauses are, so windows are cut at 30 s.
+    let mut samples = Vec::new();
+    for (id, _) in references() {
+        samples.extend(read_wav(&format!("{LIBRIVOX}/{id}.wav")));
+    }
+    let model = load("whisper-tiny.en");
+    let options = TranscribeOptions { batch_size: 8, ..TranscribeOptions::default() };
+    let t = transcribe(&model, &samples, &options);
+    assert_eq!(t.segments.len(), samples.len().div_ceil(16000 * 30));
+    assert!(t.words().len() > 50, "{}", t.text());
+    assert_words_are_sane(&t.words(), samples.len() as f64 / 16000.0);
+    // Silence in a batch is skipped, not decoded into stock phrases.
+    let t = transcribe(&model, &vec![0.0; 16000 * 75], &options);
+    assert!(t.text().is_empty(), "hallucinated {:?}", t.text());
 }

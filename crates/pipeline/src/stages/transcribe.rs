@@ -35,6 +35,7 @@ impl Pipeline {
             "stage": stage::TRANSCRIBE, "v": CACHE_VERSION, "source": video.source_sha256,
             "model": model_identity(&speech), "language": speech.language, "beam_size": speech.beam_size,
             "compute_type": speech.compute_type, "vad": speech.vad,
+            "batch_size": speech.effective_batch_size(),
         }));
         let cache_file =
             self.config.data_dir.join("cache").join(stage::TRANSCRIBE).join(format!("{key}.json"));
