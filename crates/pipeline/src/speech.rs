@@ -181,6 +181,11 @@ pub fn require_models(config: &SpeechConfig, models_dir: &Path) -> Result<(), Mo
 /// Batched windows are 30 s at most; a span no longer than that is never cut
 /// inside. (The VAD widens spans by their padding within this limit.)
 const BATCHED_MAX_SPEECH_S: f64 = 30.0;
+/// Batched, a pause this long already separates two spans, so windows can be
+/// filled close to 30 s (each window costs a whole 30 s encoder pass). The
+/// padding keeps the audio of pauses shorter than twice it: only where the
+/// windows may be cut changes, not what Whisper hears.
+const BATCHED_MIN_SILENCE_MS: u32 = 160;
 
 /// Transcribes the first audio stream of `path` (probed into `facts`). `progress`
 /// gets the fraction of the audio done. Blocks: run it on a blocking thread.
@@ -222,8 +227,15 @@ pub fn transcribe_file(
     let (transcription, map) = if config.vad {
         // Cut long speech spans at their longest pause so the gate holds at most
         // two minutes of audio, or, batched, so every span fits a 30 s window.
-        let max_speech_s = if options.batch_size > 1 { BATCHED_MAX_SPEECH_S } else { 120.0 };
-        let vad_options = VadOptions { max_speech_s: Some(max_speech_s), ..VadOptions::default() };
+        let vad_options = if options.batch_size > 1 {
+            VadOptions {
+                max_speech_s: Some(BATCHED_MAX_SPEECH_S),
+                min_silence_ms: BATCHED_MIN_SILENCE_MS,
+                ..VadOptions::default()
+            }
+        } else {
+            VadOptions { max_speech_s: Some(120.0), ..VadOptions::default() }
+        };
         let detector = Vad::load(&models)?.detector(vad_options)?;
         let mut gate = SpeechGate::new(source, detector);
         let t = model.transcribe(&mut gate, &options, &mut on_progress)?;

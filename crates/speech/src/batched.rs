@@ -151,7 +151,9 @@ impl WhisperModel {
             .iter()
             .map(|w| mel.log_mel_padded(w, N_SAMPLES - w.len()).pad_or_trim(N_FRAMES).into_vec())
             .collect();
+        let started = std::time::Instant::now();
         let encoded = self.encode(&features)?;
+        let encoded_at = started.elapsed();
         if language.is_none() {
             // The first window decides, as in the sequential loop.
             *language = Some(self.detect_language(&encoded)?);
@@ -161,6 +163,7 @@ impl WhisperModel {
         let mut prompt = self.prompt(&[], &sot_sequence);
         prompt.push(vocab.token(vocab.no_timestamps).to_owned());
         let decoded = self.decode_batch(&encoded, &features, &prompt, options)?;
+        let decoded_at = started.elapsed();
 
         let mut segments = Vec::new();
         // Per window: its text tokens if kept (empty if skipped), for the alignment.
@@ -186,6 +189,16 @@ impl WhisperModel {
         if options.word_timestamps && !segments.is_empty() {
             self.align_windows(&encoded, &sot_sequence, &kept_tokens, windows, offsets, &mut segments)?;
         }
+        tracing::debug!(
+            windows = windows.len(),
+            seconds = windows.iter().map(|w| w.len()).sum::<usize>() as f64 / RATE as f64,
+            tokens = kept_tokens.iter().map(Vec::len).sum::<usize>(),
+            fallbacks = decoded.iter().filter(|d| d.temperature > 0.0).count(),
+            encode_ms = encoded_at.as_millis() as u64,
+            decode_ms = (decoded_at - encoded_at).as_millis() as u64,
+            align_ms = (started.elapsed() - decoded_at).as_millis() as u64,
+            "decoded a batch"
+        );
         Ok(segments)
     }
 
