@@ -3,11 +3,14 @@
 #   babelcast   `babelcast package` (probe, one-decode ladder, measuring, master)
 #   reference   one hand-written ffmpeg command making the same rungs with the same
 #               settings (one decode, split to three scalers, one HLS muxer)
+#   + previews  the same command with babelcast's seek-preview branch (one frame a
+#               second, 160x90, tiled into sprites) and its poster run: what
+#               babelcast package does; the difference is the previews' cost
 #   per-rung    each rung from its own decode: three ffmpeg runs one after another
 #               (audio with the first)
-# Prints each wall time (best of N runs for the first two) and the ratios
-# babelcast/reference (goal: at most 1.05) and babelcast/per-rung (goal: clearly
-# below 1).
+# Prints each wall time (best of N runs for the first three) and the ratios
+# babelcast/reference with previews (goal: at most 1.05), babelcast/per-rung (goal:
+# clearly below 1), and what the previews and poster add to the reference.
 #   bench/ladder.sh [runs]   (default 2; about 6 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,16 +50,26 @@ run_babelcast() {
   elapsed "$t"
 }
 
-run_reference() {
-  rm -rf "$work/reference"; mkdir -p "$work/reference"
+run_reference() { # [previews]
+  rm -rf "$work/reference"; mkdir -p "$work/reference/thumbs"
   local t; t=$(now)
+  local split="split=3[s0][s1][s2]" previews=()
+  if [ "${1:-}" = previews ]; then
+    split="split=4[s0][s1][s2][st];[st]fps=fps=1/1,scale=160:90:flags=bicubic,setsar=1,tile=10x10[thumbs]"
+    previews=(-map "[thumbs]" -c:v mjpeg -q:v 5 -an -f image2 "$work/reference/thumbs/sprite-%03d.jpg")
+  fi
   # shellcheck disable=SC2046
   ffmpeg -nostdin -v error -y -protocol_whitelist file -i "file:$src" \
-    -filter_complex "[0:0]fps=fps=30,split=3[s0][s1][s2];[s0]scale=1920:1080:flags=bicubic,format=yuv420p,setsar=1[v0];[s1]scale=1280:720:flags=bicubic,format=yuv420p,setsar=1[v1];[s2]scale=854:480:flags=bicubic,format=yuv420p,setsar=1[v2]" \
+    -filter_complex "[0:0]fps=fps=30,$split;[s0]scale=1920:1080:flags=bicubic,format=yuv420p,setsar=1[v0];[s1]scale=1280:720:flags=bicubic,format=yuv420p,setsar=1[v1];[s2]scale=854:480:flags=bicubic,format=yuv420p,setsar=1[v2]" \
     -map "[v0]" $(rung 0 1920 1080 4500 5000 4.0) -map "[v1]" $(rung 1 1280 720 2700 3000 3.1) \
     -map "[v2]" $(rung 2 854 480 1100 1200 3.1) "${common[@]}" -map 0:1 "${audio[@]}" \
     $(hls) -var_stream_map "v:0,name:1080p v:1,name:720p v:2,name:480p a:0,name:audio" \
-    -hls_segment_filename "$work/reference/%v/seg_%05d.ts" "$work/reference/%v/index.m3u8"
+    -hls_segment_filename "$work/reference/%v/seg_%05d.ts" "$work/reference/%v/index.m3u8" \
+    "${previews[@]}"
+  if [ "${1:-}" = previews ]; then
+    ffmpeg -nostdin -v error -y -ss 6 -protocol_whitelist file -i "file:$src" -map 0:v:0 -frames:v 1 \
+      -vf "scale='min(1280,iw)':-2:flags=bicubic,setsar=1" -q:v 3 -f image2 "$work/reference/poster.jpg"
+  fi
   elapsed "$t"
 }
 
@@ -83,15 +96,17 @@ run_per_rung() {
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 
 echo "bench: $(nproc) cores, x264 preset $preset, rungs 1080p/720p/480p, 60 s of 1080p30"
-b=(); r=()
+b=(); r=(); rp=()
 for k in $(seq "$runs"); do
-  r+=("$(run_reference)"); b+=("$(run_babelcast)")
-  echo "  run $k: reference ${r[-1]} s, babelcast ${b[-1]} s"
+  r+=("$(run_reference)"); rp+=("$(run_reference previews)"); b+=("$(run_babelcast)")
+  echo "  run $k: reference ${r[-1]} s, with previews ${rp[-1]} s, babelcast ${b[-1]} s"
 done
 p=$(run_per_rung)
 echo "  per-rung (3 decodes): $p s"
-bb=$(best "${b[@]}"); rr=$(best "${r[@]}")
-printf 'babelcast %.2f s | reference single command %.2f s | per-rung decodes %.2f s\n' "$bb" "$rr" "$p"
-awk -v b="$bb" -v r="$rr" -v p="$p" 'BEGIN {
-  printf "babelcast / reference = %.3f (goal <= 1.05)\n", b / r
-  printf "babelcast / per-rung  = %.3f (goal < 1)\n", b / p }'
+bb=$(best "${b[@]}"); rr=$(best "${r[@]}"); rpp=$(best "${rp[@]}")
+printf 'babelcast %.2f s | reference single command %.2f s (%.2f s with previews) | per-rung decodes %.2f s\n' \
+  "$bb" "$rr" "$rpp" "$p"
+awk -v b="$bb" -v r="$rr" -v rp="$rpp" -v p="$p" 'BEGIN {
+  printf "babelcast / reference with previews = %.3f (goal <= 1.05)\n", b / rp
+  printf "babelcast / per-rung  = %.3f (goal < 1)\n", b / p
+  printf "previews and poster: %.2f s (%.1f%% of the reference encode)\n", rp - r, (rp - r) / r * 100 }'

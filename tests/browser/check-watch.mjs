@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Opens babelcast's own player page (/watch/{id}) in Debian's chromium and prints ONE
 // JSON object: the player's levels, audio and subtitle tracks, whether playback
-// advances, and whether turning captions on with the page's CC button yields cues.
+// advances, whether turning captions on with the page's CC button yields cues, the
+// poster, and what the seek bar previews when hovered in its middle.
 //
 // Usage: node tests/browser/check-watch.mjs URL [--timeout-ms N]
 // Exit status: 0 once the JSON is printed; 2 on bad usage; 3 when the browser could
@@ -76,6 +77,28 @@ try {
     const showing = [...video.textTracks].filter((t) => t.mode === 'showing').map((t) => t.language);
     return { from, to: video.currentTime, advanced: video.currentTime - from > 1, cues, showing };
   });
+  // The seek bar's preview: hover its middle, and read what the page shows there.
+  report.poster = await page.evaluate(() => document.getElementById('video').poster || null);
+  await page.waitForFunction(() => Number.isFinite(document.getElementById('video').duration), null, { timeout: 10000 })
+    .catch(() => {});
+  const box = await page.locator('#seek').boundingBox();
+  if (box) {
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.waitForFunction(() => window.seekPreview, null, { timeout: 5000 }).catch(() => {});
+    report.seekPreview = await page.evaluate(async () => {
+      const shown = window.seekPreview;
+      if (!shown) return null;
+      const image = new Image();
+      const loaded = await new Promise((resolve) => {
+        image.onload = () => resolve(true);
+        image.onerror = () => resolve(false);
+        image.src = shown.image;
+      });
+      const video = document.getElementById('video');
+      return { ...shown, duration: video.duration, visible: !document.getElementById('preview').hidden,
+               loaded, spriteWidth: image.naturalWidth, spriteHeight: image.naturalHeight };
+    });
+  }
 } catch (e) {
   report.errors.push(String(e && e.message ? e.message : e));
 } finally {

@@ -1,6 +1,7 @@
 //! The real `babelcast serve` process: killed with SIGKILL in the middle of an
 //! encode and restarted, the job completes with complete, valid outputs and no
-//! duplicates; then its player page plays in Debian's chromium with captions.
+//! duplicates; then its player page plays in Debian's chromium with captions, a
+//! poster and seek previews.
 
 mod common;
 
@@ -170,6 +171,36 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
     assert_eq!(page["ccPressed"], "true", "{report}");
     assert_eq!(page["playback"]["advanced"], true, "{report}");
     assert!(page["playback"]["cues"].as_u64().unwrap_or(0) > 0, "captions show: {report}");
+
+    // The poster and the seek previews: listed in the status, shown by the page.
+    // 16 s: one 160x90 preview per second, all in one 10x10 sprite.
+    assert_eq!(video["outputs"]["poster"], format!("videos/{id}/hls/poster.jpg"), "{video}");
+    assert_eq!(video["outputs"]["thumbnails"], format!("videos/{id}/hls/thumbs/thumbnails.vtt"), "{video}");
+    let poster = page["poster"].as_str().expect("the page shows a poster");
+    let head = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{content_type}"])
+        .arg(poster)
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&head.stdout), "200 image/jpeg", "{poster}");
+    let track = std::fs::read_to_string(hls.join("thumbs/thumbnails.vtt")).expect("thumbnails track");
+    assert_eq!(track.matches("-->").count(), 16, "{track}");
+    let shown = &page["seekPreview"];
+    assert_eq!(shown["visible"], true, "{report}");
+    assert_eq!(shown["loaded"], true, "the sprite loads: {report}");
+    assert_eq!(
+        (shown["spriteWidth"].as_u64(), shown["spriteHeight"].as_u64()),
+        (Some(1600), Some(900)),
+        "{report}"
+    );
+    let time = shown["time"].as_f64().expect("the hovered time");
+    assert!((time - 8.0).abs() < 1.0, "the middle of the bar is the middle of 16 s: {report}");
+    let tile = time.floor() as u64;
+    assert_eq!(
+        (shown["x"].as_u64(), shown["y"].as_u64()),
+        (Some(tile % 10 * 160), Some(tile / 10 * 90)),
+        "{report}"
+    );
 
     server.kill().expect("stop");
     let _ = server.wait();

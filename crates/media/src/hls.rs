@@ -12,6 +12,8 @@
 //! audio/index.m3u8       the original audio (AAC, 48 kHz stereo)
 //! dub-es/index.m3u8      an added audio track
 //! subs-en/index.m3u8     WebVTT segments on the video's segment grid
+//! poster.jpg             the poster; thumbs/: seek-preview sprites and their
+//!                        WebVTT track (see `thumbnails`)
 //! ```
 //!
 //! **One decode.** A single ffmpeg run decodes the source once, splits the picture
@@ -53,6 +55,8 @@ use std::path::{Path, PathBuf};
 use babelcast_core::{Cue, ErrorCode, Lang, MediaFacts, Millis, subtitle::vtt};
 use babelcast_process::{ProcessError, Program};
 use babelcast_store::{StagedDir, write_atomic};
+
+use crate::thumbnails::{POSTER, THUMBS_DIR, ThumbPlan, Thumbnails, write_poster};
 use m3u8_rs::{
     AlternativeMedia, AlternativeMediaType, MasterPlaylist, MediaPlaylist, Resolution, VariantStream,
 };
@@ -104,6 +108,13 @@ pub struct PackageState {
     pub audio: Vec<AudioTrack>,
     /// The caption tracks.
     pub subtitles: Vec<SubtitleTrack>,
+    /// The poster image, relative to the package folder (packages made before
+    /// posters have none).
+    #[serde(default)]
+    pub poster: Option<String>,
+    /// The seek previews (none in packages made before them).
+    #[serde(default)]
+    pub thumbnails: Option<Thumbnails>,
 }
 
 /// One video rung as packaged.
@@ -337,10 +348,17 @@ impl Packager {
 
         let seg = self.config.segment_secs;
         let gop = (f64::from(seg) * rate.fps()).round().max(1.0).to_string();
-        let mut graph = format!("[0:{}]fps=fps={rate},split={}", video.index, rungs.len());
+        // One more branch of the decoded picture makes the seek previews.
+        let thumbs = ThumbPlan::new(
+            facts.duration_secs.or(video.duration_secs).unwrap_or(0.0),
+            rungs[0].width,
+            rungs[0].height,
+        );
+        let mut graph = format!("[0:{}]fps=fps={rate},split={}", video.index, rungs.len() + 1);
         for i in 0..rungs.len() {
             let _ = write!(graph, "[s{i}]");
         }
+        let _ = write!(graph, "[sthumbs];[sthumbs]{}[thumbs]", thumbs.filter());
         for (i, r) in rungs.iter().enumerate() {
             let _ = write!(
                 graph,
@@ -397,6 +415,22 @@ impl Packager {
             .arg("-hls_segment_filename")
             .arg(dir.join("%v").join("seg_%05d.ts"))
             .arg(dir.join("%v").join("index.m3u8"));
+        std::fs::create_dir_all(dir.join(THUMBS_DIR)).map_err(io_error(dir))?;
+        call = call
+            .args([
+                "-map",
+                "[thumbs]",
+                "-c:v",
+                "mjpeg",
+                "-q:v",
+                "5",
+                "-an",
+                "-map_metadata",
+                "-1",
+                "-f",
+                "image2",
+            ])
+            .arg(ThumbPlan::sprite_pattern(dir));
 
         tracing::info!(source = %source.display(), rungs = rungs.len(), %rate, "encoding the ladder");
         let duration = facts.duration_secs.or(video.duration_secs);
@@ -423,6 +457,11 @@ impl Packager {
                 rates,
             });
         }
+        let timeline_secs: f64 = segments.iter().sum();
+        let thumbnails = thumbs.finish(dir, timeline_secs)?;
+        let started = std::time::Instant::now();
+        write_poster(&self.ffmpeg, source, timeline_secs, &dir.join(POSTER))?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "poster written");
         let mut tracks = Vec::new();
         if let Some(stream) = audio {
             let uri = format!("{ORIGINAL_AUDIO}/index.m3u8");
@@ -444,6 +483,8 @@ impl Packager {
                 video: video_renditions,
                 audio: tracks,
                 subtitles: Vec::new(),
+                poster: Some(POSTER.to_owned()),
+                thumbnails: Some(thumbnails),
             },
         };
         package.name_audio_tracks();
@@ -886,6 +927,8 @@ mod tests {
                 uri: "subs-es/index.m3u8".into(),
                 cues: 3,
             }],
+            poster: None,
+            thumbnails: None,
         }
     }
 

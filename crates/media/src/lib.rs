@@ -1,7 +1,7 @@
 //! Media through ffprobe and ffmpeg: what a file holds ([`probe`]), its audio as
 //! streamed 16 kHz mono samples for speech recognition ([`proxy`]), the bitrate
-//! ladder ([`ladder`]), the HLS package with its caption and audio tracks ([`hls`])
-//! and the per-language MP4 ([`mp4`]).
+//! ladder ([`ladder`]), the HLS package with its caption and audio tracks ([`hls`]),
+//! its poster and seek previews ([`thumbnails`]) and the per-language MP4 ([`mp4`]).
 //!
 //! Running a tool and reading its output are kept apart: [`ffprobe`] is a pure parser,
 //! tested against recorded ffprobe output named after the ffprobe version, and
@@ -16,6 +16,7 @@ pub mod probe;
 pub mod proxy;
 mod run;
 pub mod subtitles;
+pub mod thumbnails;
 
 pub use hls::{Package, PackageError, Packager};
 pub use ladder::LadderConfig;
@@ -24,3 +25,4 @@ pub use mp4::{Mp4Audio, Mp4Spec, Mp4Writer};
 pub use probe::{ProbeError, Prober};
 pub use proxy::{AudioDecoder, AudioProxy, ProxyError};
 pub use run::time_limit;
+pub use thumbnails::Thumbnails;

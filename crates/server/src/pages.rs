@@ -28,7 +28,7 @@ fn policy(state: &AppState) -> String {
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
          media-src 'self' blob:{media}; connect-src 'self'{media}; worker-src 'self' blob:; \
-         img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+         img-src 'self' data:{media}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
 }
 

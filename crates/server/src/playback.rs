@@ -2,6 +2,8 @@
 
 use super::*;
 
+use babelcast_media::thumbnails::{POSTER, THUMBS_DIR, THUMBS_VTT};
+
 /// A signed playback link.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Playback {
@@ -9,6 +11,11 @@ pub struct Playback {
     pub url: String,
     /// When it stops working, Unix seconds.
     pub expires_at: i64,
+    /// The poster image's URL under the same signature, if the package has one.
+    pub poster: Option<String>,
+    /// The seek previews' WebVTT track (cues name tiles of sprite images,
+    /// `sprite-001.jpg#xywh=x,y,w,h`) under the same signature, if it has them.
+    pub thumbnails: Option<String>,
 }
 
 /// A signed link to the video's master playlist.
@@ -31,7 +38,12 @@ pub(crate) async fn playback(
     }
     let expires_at = now_secs() + state.config.playback_ttl.as_secs() as i64;
     let token = state.config.signer.token(id.as_str(), expires_at);
-    Ok(Json(Playback { url: format!("/v1/play/{id}/{token}/master.m3u8"), expires_at }))
+    let hls = state.pipeline.layout().hls_dir(&id);
+    let signed = |file: &str| format!("/v1/play/{id}/{token}/{file}");
+    let poster = state.pipeline.has_file(&hls.join(POSTER)).await?.then(|| signed(POSTER));
+    let track = format!("{THUMBS_DIR}/{THUMBS_VTT}");
+    let thumbnails = state.pipeline.has_file(&hls.join(&track)).await?.then(|| signed(&track));
+    Ok(Json(Playback { url: signed("master.m3u8"), expires_at, poster, thumbnails }))
 }
 
 /// A file of the video's HLS package, under a signed token.
@@ -64,6 +76,7 @@ pub(crate) async fn play_file(
         "m3u8" => "application/vnd.apple.mpegurl",
         "ts" => "video/mp2t",
         "vtt" => "text/vtt; charset=utf-8",
+        "jpg" => "image/jpeg",
         "json" => "application/json",
         _ => "application/octet-stream",
     };

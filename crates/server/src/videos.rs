@@ -91,6 +91,11 @@ pub struct Outputs {
     pub captions: Vec<String>,
     /// The transcript JSON.
     pub transcript: Option<String>,
+    /// The poster image.
+    pub poster: Option<String>,
+    /// The seek previews' WebVTT thumbnails track (its cues point into sprite
+    /// images beside it with `#xywh=`).
+    pub thumbnails: Option<String>,
 }
 
 /// The `options` part of an upload (documentation of
@@ -317,8 +322,15 @@ pub(crate) async fn video_status(
     let rel = |p: PathBuf| p.strip_prefix(layout.root()).map(|p| p.to_string_lossy().into_owned()).ok();
     let master = layout.master_playlist(&id);
     let pipeline = &state.pipeline;
+    let hls = layout.hls_dir(&id);
+    let (poster, thumbnails) = (
+        hls.join(babelcast_media::thumbnails::POSTER),
+        hls.join(babelcast_media::thumbnails::THUMBS_DIR).join(babelcast_media::thumbnails::THUMBS_VTT),
+    );
     let mut outputs = Outputs {
         master: pipeline.has_file(&master).await?.then(|| rel(master)).flatten(),
+        poster: pipeline.has_file(&poster).await?.then(|| rel(poster)).flatten(),
+        thumbnails: pipeline.has_file(&thumbnails).await?.then(|| rel(thumbnails)).flatten(),
         ..Outputs::default()
     };
     // One look at the folder: the downloads, and the outputs' paths from them.

@@ -1,5 +1,6 @@
 // The player page (/watch/{id}/{link}): hls.js with quality, audio-language and
-// caption selection. Served as a file so that the page's content security policy
+// caption selection, the poster, and a seek bar that previews the picture under
+// the pointer from the package's thumbnails track. Served as a file so that the page's content security policy
 // allows no inline script.
 (() => {
   // The page's own address says which video and holds the viewer link:
@@ -12,6 +13,75 @@
   const cc = document.getElementById("cc");
   const status = document.getElementById("status");
   let lastCaptions = -1;
+  const seek = document.getElementById("seek");
+  const played = document.getElementById("seek-played");
+  const preview = document.getElementById("preview");
+  const previewImage = document.getElementById("preview-image");
+  const previewTime = document.getElementById("preview-time");
+  // The thumbnails track's cues: { start, end, image (absolute URL), x, y, w, h }.
+  let thumbs = [];
+
+  function seconds(stamp) {
+    const [h, m, s] = stamp.trim().split(":");
+    return Number(h) * 3600 + Number(m) * 60 + Number(s);
+  }
+
+  // A WebVTT thumbnails track: each cue's text is `image#xywh=x,y,w,h`, relative to
+  // the track's own URL.
+  async function loadThumbnails(trackUrl) {
+    const response = await fetch(trackUrl);
+    if (!response.ok) return;
+    const base = new URL(trackUrl, location.href);
+    thumbs = [];
+    for (const block of (await response.text()).split(/\r?\n\r?\n/)) {
+      const lines = block.split(/\r?\n/).filter((l) => l.trim());
+      const timing = lines.findIndex((l) => l.includes("-->"));
+      if (timing < 0 || !lines[timing + 1]) continue;
+      const [from, to] = lines[timing].split("-->");
+      const [file, fragment] = lines[timing + 1].trim().split("#xywh=");
+      if (!fragment) continue;
+      const [x, y, w, h] = fragment.split(",").map(Number);
+      thumbs.push({ start: seconds(from), end: seconds(to), image: new URL(file, base).href, x, y, w, h });
+    }
+  }
+
+  function duration() {
+    if (Number.isFinite(video.duration) && video.duration > 0) return video.duration;
+    return thumbs.length ? thumbs[thumbs.length - 1].end : 0;
+  }
+
+  function timeAt(event) {
+    const box = seek.getBoundingClientRect();
+    const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+    return { fraction, time: fraction * duration() };
+  }
+
+  function clock(t) {
+    const s = Math.floor(t);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+
+  seek.addEventListener("mousemove", (event) => {
+    const { fraction, time } = timeAt(event);
+    const cue = thumbs.find((c) => time >= c.start && time < c.end) || (time >= duration() ? thumbs[thumbs.length - 1] : null);
+    if (!cue) { preview.hidden = true; return; }
+    Object.assign(previewImage.style, {
+      width: `${cue.w}px`, height: `${cue.h}px`,
+      backgroundImage: `url("${cue.image}")`, backgroundPosition: `-${cue.x}px -${cue.y}px`,
+    });
+    previewTime.textContent = clock(time);
+    preview.style.left = `${fraction * 100}%`;
+    preview.hidden = false;
+    // What the preview shows, for tests and debugging.
+    window.seekPreview = { time, image: cue.image, x: cue.x, y: cue.y, w: cue.w, h: cue.h };
+  });
+  seek.addEventListener("mouseleave", () => { preview.hidden = true; });
+  seek.addEventListener("click", (event) => { video.currentTime = timeAt(event).time; });
+  video.addEventListener("timeupdate", () => {
+    const d = duration();
+    played.style.width = d ? `${(video.currentTime / d) * 100}%` : "0";
+    seek.setAttribute("aria-valuenow", String(Math.round(video.currentTime)));
+  });
 
   function option(select, value, text) {
     const o = document.createElement("option");
@@ -29,7 +99,9 @@
       if (response.status !== 401 && response.status !== 403) setTimeout(start, 3000);
       return;
     }
-    const { url } = await response.json();
+    const { url, poster, thumbnails } = await response.json();
+    if (poster) video.poster = poster;
+    if (thumbnails) loadThumbnails(thumbnails).catch(() => {});
     if (!window.Hls || !Hls.isSupported()) {
       if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = url; return; }
       status.textContent = "This browser cannot play HLS.";

@@ -1,5 +1,5 @@
-//! The encode stage: the ladder (cached by source and ladder) linked into the
-//! video's HLS package, which is then playable.
+//! The encode stage: the ladder, its poster and seek previews (cached by source
+//! and ladder) linked into the video's HLS package, which is then playable.
 
 use babelcast_jobs::Video;
 use babelcast_media::{Package, Packager};
@@ -25,6 +25,8 @@ impl Pipeline {
         let key = cache_key(&json!({
             "stage": stage::ENCODE, "v": CACHE_VERSION, "source": video.source_sha256, "ladder": ladder,
             "engine": "ffmpeg/libx264",
+            // 1: with the poster and the seek previews.
+            "previews": 1,
         }));
         let cache_dir = self.config.data_dir.join("cache").join(stage::ENCODE).join(&key);
         // Whether found or made, this video uses the entry (see `deletion`).
