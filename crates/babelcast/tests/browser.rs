@@ -38,14 +38,47 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 
 #[test]
 fn hls_js_in_chromium_plays_every_rung_audio_track_and_caption_track() {
+    plays_every_rung_audio_track_and_caption_track("ts");
+}
+
+#[test]
+fn hls_js_in_chromium_plays_a_cmaf_package_with_the_same_tracks_and_timing() {
+    let pkg = plays_every_rung_audio_track_and_caption_track("cmaf");
+    let playlist = std::fs::read_to_string(pkg.path().join("pkg/360p/index.m3u8")).expect("playlist");
+    assert!(playlist.contains("#EXT-X-MAP:URI=\"init_0.mp4\""), "{playlist}");
+    assert!(playlist.lines().any(|l| l.ends_with(".m4s")), "{playlist}");
+    let dub = std::fs::read_to_string(pkg.path().join("pkg/dub-es/index.m3u8")).expect("dub playlist");
+    assert!(dub.contains("#EXT-X-MAP:URI=\"init.mp4\""), "the dub is CMAF too: {dub}");
+    // The dub, encoded on its own, starts when the original audio does.
+    let (original, dubbed) =
+        (first_audio_secs(&pkg.path().join("pkg/audio")), first_audio_secs(&pkg.path().join("pkg/dub-es")));
+    assert!((original - dubbed).abs() < 0.03, "original audio from {original} s, the dub from {dubbed} s");
+}
+
+/// The time of the first audio packet of a CMAF rendition (read through its playlist).
+fn first_audio_secs(rendition: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "file", "-select_streams", "a:0"])
+        .args(["-show_entries", "packet=pts_time", "-read_intervals", "%+#1", "-of", "csv=p=0"])
+        .arg(rendition.join("index.m3u8"))
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a packet time")
+}
+
+/// Packages a clip with two caption tracks and a second audio track in `segments`
+/// format and checks what hls.js plays; returns the folder (`pkg/` inside).
+fn plays_every_rung_audio_track_and_caption_track(segments: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tmp");
     // veryfast: x264 with B-frames, so video timestamps start after the audio's and
     // the caption time map must account for it.
     std::fs::write(
         tmp.path().join("babelcast.toml"),
-        "[media.ladder]\npreset = \"veryfast\"\n\
-         [[media.ladder.rungs]]\nheight = 360\nbitrate_kbps = 600\nmax_kbps = 700\n\
-         [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 300\nmax_kbps = 350\n",
+        format!(
+            "[media.ladder]\npreset = \"veryfast\"\nsegments = \"{segments}\"\n\
+             [[media.ladder.rungs]]\nheight = 360\nbitrate_kbps = 600\nmax_kbps = 700\n\
+             [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 300\nmax_kbps = 350\n"
+        ),
     )
     .expect("config");
     let src = tmp.path().join("talk.mp4");
@@ -133,4 +166,6 @@ fn hls_js_in_chromium_plays_every_rung_audio_track_and_caption_track() {
     let shown = timing["shownAt"].as_f64().unwrap_or_else(|| panic!("the 10 s cue was shown: {report}"));
     assert!((shown - 10.0).abs() <= 0.1, "the cue at 10.0 s is on screen at {shown} s: {report}");
     assert_eq!(timing["text"], "Ten seconds in", "{report}");
+    eprintln!("{segments}: the 10.0 s cue was on screen at {shown} s");
+    tmp
 }

@@ -62,7 +62,9 @@ use m3u8_rs::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::ladder::{FrameRate, LadderConfig, LadderConfigError, PlanError, PlannedRung, plan};
+use crate::ladder::{
+    FrameRate, LadderConfig, LadderConfigError, PlanError, PlannedRung, SegmentFormat, plan,
+};
 use crate::probe::failure_reason;
 use crate::run::{self, QUIET_WITH_PROGRESS};
 
@@ -115,6 +117,9 @@ pub struct PackageState {
     /// The seek previews (none in packages made before them).
     #[serde(default)]
     pub thumbnails: Option<Thumbnails>,
+    /// The media segments' container (TS in packages made before the choice).
+    #[serde(default)]
+    pub segment_format: SegmentFormat,
 }
 
 /// One video rung as packaged.
@@ -347,6 +352,7 @@ impl Packager {
         }
 
         let seg = self.config.segment_secs;
+        let format = self.config.segments;
         let gop = (f64::from(seg) * rate.fps()).round().max(1.0).to_string();
         // One more branch of the decoded picture makes the seek previews.
         let thumbs = ThumbPlan::new(
@@ -410,10 +416,15 @@ impl Packager {
             .args(["-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn"])
             .args(["-max_muxing_queue_size", "4096"])
             .args(["-f", "hls", "-hls_time", &seg.to_string(), "-hls_playlist_type", "vod"])
-            .args(["-hls_segment_type", "mpegts", "-hls_flags", "independent_segments"])
-            .args(["-var_stream_map", &stream_map.join(" ")])
+            .args(["-hls_segment_type", format.hls_segment_type(), "-hls_flags", "independent_segments"])
+            .args(["-var_stream_map", &stream_map.join(" ")]);
+        if format == SegmentFormat::Cmaf {
+            // One init segment per rendition, `init_<n>.mp4` beside its playlist.
+            call = call.args(["-hls_fmp4_init_filename", "init.mp4"]);
+        }
+        call = call
             .arg("-hls_segment_filename")
-            .arg(dir.join("%v").join("seg_%05d.ts"))
+            .arg(dir.join("%v").join(format!("seg_%05d.{}", format.extension())))
             .arg(dir.join("%v").join("index.m3u8"));
         std::fs::create_dir_all(dir.join(THUMBS_DIR)).map_err(io_error(dir))?;
         call = call
@@ -437,8 +448,26 @@ impl Packager {
         run::with_progress(call, duration, progress).map_err(|e| encode_error(source, e))?;
 
         let first = &rungs[0];
-        let first_segment = dir.join(&first.name).join("seg_00000.ts");
-        let (pts, dts) = self.first_packet(&first_segment, "v:0")?;
+        let first_segment = dir.join(&first.name).join(format!("seg_00000.{}", format.extension()));
+        // A TS segment holds its own timestamps; a CMAF fragment needs its init
+        // segment, so ffprobe reads the rendition's playlist.
+        let timed = |rendition: &str, segment: &Path| match format {
+            SegmentFormat::Ts => segment.to_owned(),
+            SegmentFormat::Cmaf => dir.join(rendition).join("index.m3u8"),
+        };
+        let (pts, dts) = self.first_packet(&timed(&first.name, &first_segment), "v:0")?;
+        // What a track encoded on its own must be shifted by to line up with the
+        // original audio: with TS, the shift the ladder's muxer gave the video's
+        // first frame over its decode time; with CMAF (where an audio track encoded
+        // alone starts at 0), the original audio's own start.
+        let audio_offset_secs = match (format, audio) {
+            (SegmentFormat::Ts, _) => pts.saturating_sub(dts) as f64 / TS_HZ,
+            (SegmentFormat::Cmaf, Some(_)) => {
+                let empty = PathBuf::new();
+                self.first_packet(&timed(ORIGINAL_AUDIO, &empty), "a:0")?.0 as f64 / TS_HZ
+            }
+            (SegmentFormat::Cmaf, None) => 0.0,
+        };
         let mut video_renditions = Vec::new();
         let mut segments = Vec::new();
         for r in &rungs {
@@ -447,7 +476,8 @@ impl Packager {
             if segments.is_empty() {
                 segments = durations;
             }
-            let codecs = self.codecs(&dir.join(&r.name).join("seg_00000.ts"))?;
+            let segment = dir.join(&r.name).join(format!("seg_00000.{}", format.extension()));
+            let codecs = self.codecs(&timed(&r.name, &segment))?;
             video_renditions.push(VideoRendition {
                 name: r.name.clone(),
                 width: r.width,
@@ -477,7 +507,7 @@ impl Packager {
                 segment_secs: seg,
                 frame_rate: rate,
                 timeline_pts: pts,
-                audio_offset_secs: pts.saturating_sub(dts) as f64 / TS_HZ,
+                audio_offset_secs,
                 audio_kbps: self.config.audio_kbps,
                 segments,
                 video: video_renditions,
@@ -485,6 +515,7 @@ impl Packager {
                 subtitles: Vec::new(),
                 poster: Some(POSTER.to_owned()),
                 thumbnails: Some(thumbnails),
+                segment_format: format,
             },
         };
         package.name_audio_tracks();
@@ -513,6 +544,8 @@ impl Packager {
             return Err(PackageError::OutputPath { path: target, reason: "the path contains '%'" });
         }
         let duration = package.duration_secs();
+        // The package's own format, whatever the configuration says now.
+        let format = package.state.segment_format;
         let mut call = self.ffmpeg.call().args(QUIET_WITH_PROGRESS);
         call = run::untrusted_input(call, file).map_err(io_error(file))?;
         call = call.args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"]);
@@ -543,9 +576,13 @@ impl Packager {
                 "-hls_playlist_type",
                 "vod",
             ])
-            .args(["-hls_segment_type", "mpegts", "-hls_flags", "independent_segments"])
+            .args(["-hls_segment_type", format.hls_segment_type(), "-hls_flags", "independent_segments"]);
+        if format == SegmentFormat::Cmaf {
+            call = call.args(["-hls_fmp4_init_filename", "init.mp4"]);
+        }
+        call = call
             .arg("-hls_segment_filename")
-            .arg(staged.path().join("seg_%05d.ts"))
+            .arg(staged.path().join(format!("seg_%05d.{}", format.extension())))
             .arg(staged.path().join("index.m3u8"));
         match run::with_progress(call, Some(duration), progress) {
             Ok(_) => {}
@@ -587,23 +624,31 @@ impl Packager {
         })
     }
 
-    /// The 90 kHz PTS and DTS of the first packet of `stream` (`v:0`) in a segment.
+    /// The PTS and DTS, in 90 kHz ticks, of the first packet of `stream` (`v:0`) in
+    /// a TS segment or a CMAF rendition's playlist (read from their times in
+    /// seconds: a fragment's time base is its track's, not 90 kHz).
     fn first_packet(&self, segment: &Path, stream: &str) -> Result<(u64, u64), PackageError> {
         let call = self
             .ffprobe
             .call()
             .args(["-v", "error", "-protocol_whitelist", "file", "-select_streams", stream])
-            .args(["-show_entries", "packet=pts,dts", "-read_intervals", "%+#1", "-of", "csv=p=0"])
+            .args(["-show_entries", "packet=pts_time,dts_time", "-read_intervals", "%+#1"])
+            .args(["-of", "default=noprint_wrappers=1"])
             .arg(crate::probe::file_url(segment).map_err(io_error(segment))?);
         let out = run::read_all(call).map_err(PackageError::Program)?;
         let text = String::from_utf8_lossy(&out);
-        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        let mut fields = line.trim().split(',').map(|f| f.trim().parse::<u64>());
-        match (fields.next(), fields.next()) {
-            (Some(Ok(pts)), Some(Ok(dts))) => Ok((pts, dts)),
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('=')?.parse::<f64>().ok())
+                .filter(|t| t.is_finite())
+                // A CMAF video track with B-frames decodes its first frame before 0.
+                .map(|t| (t.max(0.0) * TS_HZ).round() as u64)
+        };
+        match (field("pts_time"), field("dts_time")) {
+            (Some(pts), Some(dts)) => Ok((pts, dts)),
             _ => Err(PackageError::Output {
                 path: segment.to_owned(),
-                reason: format!("no packet timestamps in ffprobe's report {line:?}"),
+                reason: format!("no packet timestamps in ffprobe's report {:?}", text.trim()),
             }),
         }
     }
@@ -929,6 +974,7 @@ mod tests {
             }],
             poster: None,
             thumbnails: None,
+            segment_format: SegmentFormat::Ts,
         }
     }
 

@@ -46,6 +46,39 @@ pub struct LadderConfig {
     pub segment_secs: u32,
     /// AAC bit rate of every audio track, in kbit/s.
     pub audio_kbps: u32,
+    /// The segments' container: `ts` (MPEG-TS) or `cmaf` (fragmented MP4: an init
+    /// segment and `.m4s` fragments, the form DASH players read too).
+    pub segments: SegmentFormat,
+}
+
+/// The container of a package's media segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentFormat {
+    /// MPEG-TS segments (`.ts`); what packages made before the choice existed are.
+    #[default]
+    Ts,
+    /// CMAF: fragmented MP4, an init segment per rendition (`EXT-X-MAP`) and
+    /// `.m4s` fragments.
+    Cmaf,
+}
+
+impl SegmentFormat {
+    /// The media segments' file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SegmentFormat::Ts => "ts",
+            SegmentFormat::Cmaf => "m4s",
+        }
+    }
+
+    /// ffmpeg's HLS muxer's `-hls_segment_type`.
+    pub(crate) fn hls_segment_type(self) -> &'static str {
+        match self {
+            SegmentFormat::Ts => "mpegts",
+            SegmentFormat::Cmaf => "fmp4",
+        }
+    }
 }
 
 impl Default for LadderConfig {
@@ -59,6 +92,7 @@ impl Default for LadderConfig {
             preset: "veryfast".into(),
             segment_secs: 6,
             audio_kbps: 128,
+            segments: SegmentFormat::default(),
         }
     }
 }

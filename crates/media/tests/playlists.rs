@@ -1,6 +1,6 @@
 //! Every playlist babelcast writes or keeps from ffmpeg follows RFC 8216 (HLS),
 //! checked rule by rule on packages of a short, an odd-length and a longer
-//! input, with a caption track and a second audio track added: stream
+//! input, in MPEG-TS and in CMAF, with a caption track and a second audio track added: stream
 //! validators and strict players reject what breaks these rules.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use babelcast_core::{Cue, Lang, MediaFacts, Millis};
-use babelcast_media::ladder::Rung;
+use babelcast_media::ladder::{Rung, SegmentFormat};
 use babelcast_media::{LadderConfig, Packager, Prober};
 use babelcast_process::Program;
 
@@ -127,6 +127,30 @@ fn check_media(path: &Path) -> Vec<String> {
     if segments == 0 {
         broken.push(format!("{name}: no segments"));
     }
+    // Fragmented MP4 segments need their init segment named by EXT-X-MAP before
+    // the first of them (3.3, 4.3.2.5), which needs version 6 in a playlist
+    // that is not I-frames only (7), and the file must be there.
+    let maps: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("#EXT-X-MAP:")).collect();
+    let fragments = lines.iter().any(|l| l.ends_with(".m4s") || l.ends_with(".mp4"));
+    if fragments && maps.is_empty() {
+        broken.push(format!("{name}: fMP4 segments without EXT-X-MAP (3.3)"));
+    }
+    for map in &maps {
+        if version < 6 {
+            broken.push(format!("{name}: EXT-X-MAP needs EXT-X-VERSION 6 or more, it is {version} (7)"));
+        }
+        let uri = attributes(&format!("#EXT-X-MAP:{map}")).get("URI").cloned().unwrap_or_default();
+        if uri.is_empty() || !path.parent().expect("dir").join(&uri).is_file() {
+            broken.push(format!("{name}: the EXT-X-MAP URI {uri:?} is missing (4.3.2.5)"));
+        }
+    }
+    let first_map = lines.iter().position(|l| l.starts_with("#EXT-X-MAP:"));
+    let first_segment = lines.iter().position(|l| l.starts_with("#EXTINF:"));
+    if let (Some(m), Some(f)) = (first_map, first_segment)
+        && m > f
+    {
+        broken.push(format!("{name}: EXT-X-MAP after the first segment (4.3.2.5)"));
+    }
     if !lines.contains(&"#EXT-X-ENDLIST") {
         broken.push(format!("{name}: a VOD playlist must end with EXT-X-ENDLIST (4.3.3.4)"));
     }
@@ -222,29 +246,35 @@ fn every_playlist_follows_rfc_8216_on_short_odd_and_long_inputs() {
         preset: "ultrafast".into(),
         segment_secs: 6,
         audio_kbps: 64,
+        segments: SegmentFormat::Ts,
     };
     let es = Lang::from_metadata("es").expect("es");
     let en = Lang::from_metadata("en").expect("en");
     let mut all = Vec::new();
     // Shorter than a segment, an odd length (one segment of 5.5 s at the default
     // 6 s), and many segments with a short last one.
-    for (name, secs, segment_secs) in
-        [("short.mp4", 1.3, 6), ("odd.mp4", 5.5, 6), ("odd2.mp4", 5.5, 2), ("long.mp4", 23.7, 6)]
+    // Each in both segment formats.
+    let inputs = [("short.mp4", 1.3, 6), ("odd.mp4", 5.5, 6), ("odd2.mp4", 5.5, 2), ("long.mp4", 23.7, 6)];
+    for (format, (name, secs, segment_secs)) in
+        [SegmentFormat::Ts, SegmentFormat::Cmaf].into_iter().flat_map(|f| inputs.map(|i| (f, i)))
     {
         let packager = Packager::new(
             Program::ffmpeg(),
             Program::ffprobe(),
-            LadderConfig { segment_secs, ..config.clone() },
+            LadderConfig { segment_secs, segments: format, ..config.clone() },
         );
-        let source = clip(tmp.path(), name, secs);
+        let source = tmp.path().join(name);
+        if !source.exists() {
+            clip(tmp.path(), name, secs);
+        }
         let facts = probe(&source);
-        let out = tmp.path().join(format!("{name}.hls"));
+        let out = tmp.path().join(format!("{name}.{}.hls", format.extension()));
         let mut package = packager.encode(&source, &facts, &out, Some(en), &mut |_| {}).expect("encodes");
         let cues = [Cue { start: Millis(200), end: Millis(1_100), text: "Hola.".into() }];
         package.add_subtitles(es, &cues).expect("captions");
         packager.add_audio(&mut package, es, &source, &mut |_| {}).expect("a second audio track");
         let broken = check_master(&package.master());
-        all.extend(broken.into_iter().map(|b| format!("{name}: {b}")));
+        all.extend(broken.into_iter().map(|b| format!("{name} ({format:?}): {b}")));
     }
     assert!(all.is_empty(), "{}", all.join("\n"));
 }

@@ -86,6 +86,7 @@ fn each_preview_shows_the_picture_of_its_time_and_the_poster_is_written() {
         preset: "ultrafast".into(),
         segment_secs: 2,
         audio_kbps: 64,
+        ..LadderConfig::default()
     };
     let packager = Packager::new(Program::ffmpeg(), Program::ffprobe(), config);
     let out = tmp.path().join("hls");

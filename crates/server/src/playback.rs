@@ -75,6 +75,8 @@ pub(crate) async fn play_file(
     let content_type = match extension.as_str() {
         "m3u8" => "application/vnd.apple.mpegurl",
         "ts" => "video/mp2t",
+        "m4s" => "video/iso.segment",
+        "mp4" => "video/mp4",
         "vtt" => "text/vtt; charset=utf-8",
         "jpg" => "image/jpeg",
         "json" => "application/json",

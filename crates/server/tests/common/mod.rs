@@ -91,6 +91,7 @@ impl Server {
                 preset: "ultrafast".into(),
                 segment_secs: 2,
                 audio_kbps: 64,
+                ..LadderConfig::default()
             },
             lease: Duration::from_secs(10),
             max_attempts: 2,
