@@ -37,16 +37,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Node's npm fetches the pinned hls.js that the player page embeds (web/). Any
-# node/npm on the machine will do (NodeSource's nodejs carries npm).
+# Node's npm fetches the pinned hls.js and dash.js that the player page embeds
+# (web/). Any node/npm on the machine will do (NodeSource's nodejs carries npm).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "setup: installing Debian packages: nodejs npm"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm
 fi
-if [ ! -f web/node_modules/hls.js/dist/hls.min.js ] || [ web/package-lock.json -nt web/node_modules ]; then
-  echo "setup: installing web/'s pinned hls.js (npm ci)"
+if [ ! -f web/node_modules/hls.js/dist/hls.min.js ] || [ ! -f web/node_modules/dashjs/package.json ] \
+  || [ web/package-lock.json -nt web/node_modules ]; then
+  echo "setup: installing web/'s pinned hls.js and dash.js (npm ci)"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
   touch web/node_modules
 fi

@@ -52,7 +52,8 @@ fi
 echo "test-fixtures: ready ($venv, $fixtures/mel_filters.npz)"
 
 # The real-browser HLS checks (tests/browser/check-hls.mjs): Debian's chromium, node
-# and npm, and the pinned playwright-core + hls.js from tests/browser/package-lock.json.
+# and npm, and the pinned playwright-core, hls.js, dashjs and shaka-player from
+# tests/browser/package-lock.json.
 # Node's own packages (e.g. nodesource's nodejs, which carries npm) count as present.
 # playwright-core stays at 1.61.1, the last release that runs on Debian 12's Node.js
 # 18 (1.62 wants 20); a machine with a newer Node hid that once.

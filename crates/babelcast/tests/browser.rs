@@ -1,6 +1,7 @@
 //! The package as viewers meet it: served on localhost and played by hls.js in
 //! Debian's chromium (driven by playwright-core through `tests/browser/check-hls.mjs`,
-//! installed by `scripts/test-fixtures.sh`).
+//! installed by `scripts/test-fixtures.sh`), and a CMAF package's DASH manifest by
+//! dash.js and Shaka Player (`tests/browser/check-dash.mjs`).
 
 mod common;
 
@@ -49,10 +50,59 @@ fn hls_js_in_chromium_plays_a_cmaf_package_with_the_same_tracks_and_timing() {
     assert!(playlist.lines().any(|l| l.ends_with(".m4s")), "{playlist}");
     let dub = std::fs::read_to_string(pkg.path().join("pkg/dub-es/index.m3u8")).expect("dub playlist");
     assert!(dub.contains("#EXT-X-MAP:URI=\"init.mp4\""), "the dub is CMAF too: {dub}");
+    // The same files as DASH: ffprobe reads the manifest, and dash.js and Shaka
+    // Player play it with every track, the 10 s cue on screen at 10 s.
+    let mpd = pkg.path().join("pkg/manifest.mpd");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-allowed_extensions", "ALL", "-show_entries", "stream=codec_name,height"])
+        .args(["-of", "csv=p=0"])
+        .arg(&mpd)
+        .output()
+        .expect("ffprobe");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    // Each stream is listed under its program too; "N/A": a text stream has no height.
+    let mut streams: Vec<&str> = streams.lines().filter(|l| !l.is_empty()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    assert_eq!(streams, ["aac", "h264,240", "h264,360", "webvtt,N/A"], "ffprobe reads the MPD: {streams:?}");
+    for player in ["dashjs", "shaka"] {
+        let seen = play_dash(&pkg.path().join("pkg"), player);
+        let report = serde_json::to_string_pretty(&seen).unwrap_or_default();
+        assert_eq!(seen["errors"], Value::Array(Vec::new()), "{player}: {report}");
+        assert_eq!(seen["http"]["notFound"], serde_json::json!(["/favicon.ico"]), "{player}: {report}");
+        assert_eq!(seen["heights"], serde_json::json!([240, 360]), "{player}: {report}");
+        assert_eq!(strings(&seen["audioTracks"], "lang"), ["en", "es"], "{player}: {report}");
+        assert_eq!(seen["audioTracks"][0]["roles"], serde_json::json!(["main"]), "{player}: {report}");
+        assert_eq!(seen["audioTracks"][1]["roles"], serde_json::json!(["dub"]), "{player}: {report}");
+        let mut text = strings(&seen["textTracks"], "lang");
+        text.sort();
+        assert_eq!(text, ["en", "es"], "{player}: {report}");
+        assert_eq!(seen["playback"]["advanced"], true, "{player}: {report}");
+        for switch in seen["audioSwitch"].as_array().expect("audioSwitch") {
+            assert_eq!(switch["ok"], true, "{player}: audio track {} plays: {report}", switch["lang"]);
+        }
+        let shown = seen["cueTiming"]["shownAt"].as_f64().unwrap_or_else(|| panic!("{player}: {report}"));
+        eprintln!("{player}: the 10.0 s cue was on screen at {shown} s");
+        assert!((shown - 10.0).abs() <= 0.1, "{player}: the 10 s cue is on screen at {shown} s: {report}");
+        assert_eq!(seen["cueTiming"]["text"], "Ten seconds in", "{player}: {report}");
+    }
+
     // The dub, encoded on its own, starts when the original audio does.
     let (original, dubbed) =
         (first_audio_secs(&pkg.path().join("pkg/audio")), first_audio_secs(&pkg.path().join("pkg/dub-es")));
     assert!((original - dubbed).abs() < 0.03, "original audio from {original} s, the dub from {dubbed} s");
+}
+
+/// Plays `pkg/manifest.mpd` with a DASH player in chromium (`tests/browser/check-dash.mjs`).
+fn play_dash(pkg: &Path, player: &str) -> Value {
+    let out = Command::new("node")
+        .arg(repo().join("tests/browser/check-dash.mjs"))
+        .arg(pkg)
+        .args(["manifest.mpd", "--player", player, "--cue-at", "10", "--cue-lang", "en"])
+        .output()
+        .expect("node is installed (scripts/test-fixtures.sh)");
+    assert!(out.status.success(), "check-dash could not run: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the checker prints JSON")
 }
 
 /// The time of the first audio packet of a CMAF rendition (read through its playlist).

@@ -14,6 +14,7 @@
 //! subs-en/index.m3u8     WebVTT segments on the video's segment grid
 //! poster.jpg             the poster; thumbs/: seek-preview sprites and their
 //!                        WebVTT track (see `thumbnails`)
+//! manifest.mpd           CMAF packages: the DASH manifest over the same files (`dash`)
 //! ```
 //!
 //! **One decode.** A single ffmpeg run decodes the source once, splits the picture
@@ -81,7 +82,7 @@ const SUBTITLE_GROUP: &str = "subs";
 /// The format version of `package.json`.
 const STATE_VERSION: u32 = 1;
 /// MPEG-TS timestamps tick at 90 kHz.
-const TS_HZ: f64 = 90_000.0;
+pub(crate) const TS_HZ: f64 = 90_000.0;
 /// The audio every track is encoded to: AAC-LC, 48 kHz, stereo.
 const AUDIO_CODECS: &str = "mp4a.40.2";
 
@@ -718,7 +719,7 @@ fn conform_target_duration(path: &Path, playlist: &MediaPlaylist) -> Result<(), 
     write_atomic(path, fixed.as_bytes()).map_err(io_error(path))
 }
 
-fn read_media_playlist(path: &Path) -> Result<MediaPlaylist, PackageError> {
+pub(crate) fn read_media_playlist(path: &Path) -> Result<MediaPlaylist, PackageError> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
     m3u8_rs::parse_media_playlist_res(&bytes).map_err(|e| PackageError::Output {
         path: path.to_owned(),
@@ -821,6 +822,10 @@ impl Package {
         let mut bytes = Vec::new();
         playlist.write_to(&mut bytes).map_err(io_error(&index))?;
         std::fs::write(&index, bytes).map_err(io_error(&index))?;
+        // The whole track in one file, on the package's clock: what DASH players
+        // (and downloads) take.
+        let sidecar = staged.path().join(crate::dash::SIDECAR_VTT);
+        std::fs::write(&sidecar, vtt::write(&cues)).map_err(io_error(&sidecar))?;
         staged.publish().map_err(io_error(&target))?;
 
         let track = SubtitleTrack {
@@ -859,6 +864,12 @@ impl Package {
         let json =
             serde_json::to_vec_pretty(&self.state).map_err(|e| io_error(&state)(io::Error::other(e)))?;
         write_atomic(&state, &json).map_err(io_error(&state))?;
+        // The DASH manifest before the master: both name only files that exist.
+        if self.state.segment_format == SegmentFormat::Cmaf {
+            let manifest = self.dir.join(crate::dash::MANIFEST);
+            let mpd = crate::dash::render_manifest(&self.dir, &self.state)?;
+            write_atomic(&manifest, mpd.as_bytes()).map_err(io_error(&manifest))?;
+        }
         let master = self.dir.join(MASTER);
         write_atomic(&master, render_master(&self.state).as_bytes()).map_err(io_error(&master))
     }

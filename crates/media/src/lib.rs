@@ -1,12 +1,14 @@
 //! Media through ffprobe and ffmpeg: what a file holds ([`probe`]), its audio as
 //! streamed 16 kHz mono samples for speech recognition ([`proxy`]), the bitrate
 //! ladder ([`ladder`]), the HLS package with its caption and audio tracks ([`hls`]),
-//! its poster and seek previews ([`thumbnails`]) and the per-language MP4 ([`mp4`]).
+//! its poster and seek previews ([`thumbnails`]), the DASH manifest of a CMAF package
+//! ([`dash`]) and the per-language MP4 ([`mp4`]).
 //!
 //! Running a tool and reading its output are kept apart: [`ffprobe`] is a pure parser,
 //! tested against recorded ffprobe output named after the ffprobe version, and
 //! [`probe`] runs the program through `babelcast-process`.
 
+pub mod dash;
 pub mod ffprobe;
 pub mod hls;
 pub mod ladder;
