@@ -45,17 +45,36 @@ try {
   const response = await page.goto(url);
   report.status = response.status();
   report.title = await page.title();
-  await page.waitForFunction(() => window.player && window.player.levels && window.player.levels.length > 0, null, { timeout: 30000 });
-  Object.assign(report, await page.evaluate(() => {
+  // hls.js (window.player) or, with ?format=dash, dash.js (window.dashPlayer).
+  const dash = new URL(url).searchParams.get('format') === 'dash';
+  report.player = dash ? 'dashjs' : 'hls.js';
+  await page.waitForFunction((dash) => dash
+    ? window.dashPlayer && document.querySelectorAll('#quality option').length > 1
+    : window.player && window.player.levels && window.player.levels.length > 0, dash, { timeout: 30000 });
+  Object.assign(report, await page.evaluate((dash) => {
+    const menus = {
+      qualityOptions: [...document.querySelectorAll('#quality option')].map((o) => o.textContent),
+      audioOptions: [...document.querySelectorAll('#audio option')].map((o) => o.textContent),
+      captionOptions: [...document.querySelectorAll('#captions option')].map((o) => o.textContent),
+      formatShown: !document.getElementById('format-choice').hidden,
+    };
+    if (dash) {
+      const d = window.dashPlayer;
+      return {
+        ...menus,
+        levels: d.getRepresentationsByType('video').map((r) => ({ width: r.width, height: r.height })),
+        audioTracks: d.getTracksFor('audio').map((t) => ({ lang: t.lang })),
+        subtitleTracks: d.getTracksFor('text').map((t) => ({ lang: t.lang })),
+      };
+    }
     const hls = window.player;
     return {
+      ...menus,
       levels: hls.levels.map((l) => ({ width: l.width, height: l.height })),
       audioTracks: hls.audioTracks.map((t) => ({ lang: t.lang, name: t.name })),
       subtitleTracks: hls.subtitleTracks.map((t) => ({ lang: t.lang, name: t.name })),
-      qualityOptions: [...document.querySelectorAll('#quality option')].map((o) => o.textContent),
-      captionOptions: [...document.querySelectorAll('#captions option')].map((o) => o.textContent),
     };
-  }));
+  }, dash));
   // Captions on through the page's own CC button, then play.
   await page.click('#cc');
   report.ccPressed = await page.getAttribute('#cc', 'aria-pressed');

@@ -12,7 +12,9 @@ use m3u8_rs::{MasterPlaylist, MediaPlaylist};
 use serde_json::Value;
 
 /// A small, fast ladder for tests that are not about the default rungs.
-const SMALL_LADDER: &str = "[media.ladder]\npreset = \"ultrafast\"\nsegment_secs = 2\n\
+// MPEG-TS: these tests read TS timestamps from the segments, and check that TS
+// packages (no longer the default) keep working, `package-add` included.
+const SMALL_LADDER: &str = "[media.ladder]\npreset = \"ultrafast\"\nsegment_secs = 2\nsegments = \"ts\"\n\
     [[media.ladder.rungs]]\nheight = 360\nbitrate_kbps = 500\nmax_kbps = 600\n\
     [[media.ladder.rungs]]\nheight = 240\nbitrate_kbps = 250\nmax_kbps = 300\n";
 
@@ -111,6 +113,9 @@ fn first_pts(segment: &Path, stream: &str) -> i64 {
 #[test]
 fn the_default_ladder_from_1080p_has_three_aligned_rungs_and_a_full_master() {
     let tmp = tempfile::tempdir().expect("tmp");
+    // The default rungs, in MPEG-TS: the checks below read each segment on its own
+    // (CMAF packages are checked in tests/browser.rs and the media crate's tests).
+    std::fs::write(tmp.path().join("babelcast.toml"), "[media.ladder]\nsegments = \"ts\"\n").expect("config");
     let src = clip(tmp.path(), "talk.mp4", "1920x1080", 9);
     let pkg = tmp.path().join("pkg");
     let out = run_ok(

@@ -145,7 +145,7 @@ fn three_workers_on_postgres_lose_nothing_when_one_is_killed_and_one_restarted()
         let master = std::fs::read_to_string(hls.join("master.m3u8")).expect("master");
         assert!(master.contains("TYPE=SUBTITLES") && master.contains("LANGUAGE=\"en\""), "{master}");
         let playlist = std::fs::read_to_string(hls.join("240p/index.m3u8")).expect("rung playlist");
-        let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+        let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
         assert_eq!(segments.len(), 4, "{id}: {playlist}");
         assert!(segments.iter().all(|s| hls.join("240p").join(s).is_file()));
         let probe = Command::new("ffprobe")

@@ -79,7 +79,7 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
         let segments = partials
             .iter()
             .flat_map(|p| std::fs::read_dir(p.join("360p")).into_iter().flatten().flatten())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".ts"))
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".m4s"))
             .count();
         if segments >= 2 {
             break;
@@ -127,7 +127,7 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
     assert!(master.contains("TYPE=SUBTITLES"), "{master}");
     for rung in ["360p", "240p"] {
         let playlist = std::fs::read_to_string(hls.join(rung).join("index.m3u8")).expect("rung playlist");
-        let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+        let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
         assert_eq!(segments.len(), 8, "{rung}: {playlist}");
         assert!(playlist.contains("#EXT-X-ENDLIST"));
         for segment in segments {
@@ -201,6 +201,25 @@ fn a_server_killed_mid_encode_finishes_the_job_after_a_restart_and_its_page_play
         (Some(tile % 10 * 160), Some(tile / 10 * 90)),
         "{report}"
     );
+
+    // The package is CMAF, so the page offers DASH too; switched, dash.js plays the
+    // signed manifest with the same menus, and captions show.
+    assert_eq!(page["formatShown"], true, "{report}");
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/check-watch.mjs"))
+        .arg(format!("{url}{watch}?format=dash"))
+        .output()
+        .expect("node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report = serde_json::to_string_pretty(&page).unwrap_or_default();
+    assert_eq!(page["player"], "dashjs", "{report}");
+    assert_eq!(page["errors"], Value::Array(Vec::new()), "{report}");
+    assert_eq!(page["levels"].as_array().map(Vec::len), Some(2), "{report}");
+    assert_eq!(page["subtitleTracks"][0]["lang"], "en", "{report}");
+    assert_eq!(page["captionOptions"], serde_json::json!(["Off", "English"]), "{report}");
+    assert_eq!(page["playback"]["advanced"], true, "{report}");
+    assert!(page["playback"]["cues"].as_u64().unwrap_or(0) > 0, "captions show: {report}");
 
     server.kill().expect("stop");
     let _ = server.wait();

@@ -46,8 +46,8 @@ pub struct LadderConfig {
     pub segment_secs: u32,
     /// AAC bit rate of every audio track, in kbit/s.
     pub audio_kbps: u32,
-    /// The segments' container: `ts` (MPEG-TS) or `cmaf` (fragmented MP4: an init
-    /// segment and `.m4s` fragments, the form DASH players read too).
+    /// The segments' container: `cmaf` (the default: fragmented MP4, an init
+    /// segment and `.m4s` fragments, which DASH players read too) or `ts` (MPEG-TS).
     pub segments: SegmentFormat,
 }
 
@@ -59,8 +59,15 @@ pub enum SegmentFormat {
     #[default]
     Ts,
     /// CMAF: fragmented MP4, an init segment per rendition (`EXT-X-MAP`) and
-    /// `.m4s` fragments.
+    /// `.m4s` fragments, served as HLS and as DASH (`manifest.mpd`).
     Cmaf,
+}
+
+impl SegmentFormat {
+    /// What new encodes use unless configured otherwise: CMAF, one set of files
+    /// for HLS and DASH players. (`Default` stays TS: it is what a package that
+    /// records no format is.)
+    pub const NEW_PACKAGES: SegmentFormat = SegmentFormat::Cmaf;
 }
 
 impl SegmentFormat {
@@ -92,7 +99,7 @@ impl Default for LadderConfig {
             preset: "veryfast".into(),
             segment_secs: 6,
             audio_kbps: 128,
-            segments: SegmentFormat::default(),
+            segments: SegmentFormat::NEW_PACKAGES,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::*;
 
 /// The hls.js build the player page uses, embedded at build time.
 pub(crate) const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
+pub(crate) const DASH_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dash.mediaplayer.min.js"));
 pub(crate) const WATCH_PAGE: &str = include_str!("watch.html");
 pub(crate) const WATCH_JS: &str = include_str!("watch.js");
 pub(crate) const REVIEW_PAGE: &str = include_str!("review.html");
@@ -91,6 +92,10 @@ fn script(body: &'static [u8]) -> Response {
 
 pub(crate) async fn hls_js() -> Response {
     script(HLS_JS)
+}
+
+pub(crate) async fn dash_js() -> Response {
+    script(DASH_JS)
 }
 
 pub(crate) async fn watch_js() -> Response {

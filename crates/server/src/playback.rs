@@ -2,6 +2,7 @@
 
 use super::*;
 
+use babelcast_media::dash::MANIFEST;
 use babelcast_media::thumbnails::{POSTER, THUMBS_DIR, THUMBS_VTT};
 
 /// A signed playback link.
@@ -9,6 +10,9 @@ use babelcast_media::thumbnails::{POSTER, THUMBS_DIR, THUMBS_VTT};
 pub struct Playback {
     /// The master playlist's URL (absolute path on this server).
     pub url: String,
+    /// The DASH manifest's URL under the same signature, if the package is CMAF
+    /// (its segments are then both HLS and DASH).
+    pub dash: Option<String>,
     /// When it stops working, Unix seconds.
     pub expires_at: i64,
     /// The poster image's URL under the same signature, if the package has one.
@@ -43,7 +47,8 @@ pub(crate) async fn playback(
     let poster = state.pipeline.has_file(&hls.join(POSTER)).await?.then(|| signed(POSTER));
     let track = format!("{THUMBS_DIR}/{THUMBS_VTT}");
     let thumbnails = state.pipeline.has_file(&hls.join(&track)).await?.then(|| signed(&track));
-    Ok(Json(Playback { url: signed("master.m3u8"), expires_at, poster, thumbnails }))
+    let dash = state.pipeline.has_file(&hls.join(MANIFEST)).await?.then(|| signed(MANIFEST));
+    Ok(Json(Playback { url: signed("master.m3u8"), dash, expires_at, poster, thumbnails }))
 }
 
 /// A file of the video's HLS package, under a signed token.
@@ -74,6 +79,7 @@ pub(crate) async fn play_file(
     let extension = file.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
     let content_type = match extension.as_str() {
         "m3u8" => "application/vnd.apple.mpegurl",
+        "mpd" => "application/dash+xml",
         "ts" => "video/mp2t",
         "m4s" => "video/iso.segment",
         "mp4" => "video/mp4",
@@ -87,10 +93,11 @@ pub(crate) async fn play_file(
         let bytes = tokio::fs::read(&file).await.map_err(|_| ApiError::not_found("such file"))?;
         return Ok((headers, Body::from(bytes)).into_response());
     };
-    // From the bucket. Playlists always through babelcast: their relative links
-    // must resolve against babelcast's signed path, not the store's.
+    // From the bucket. Playlists and the DASH manifest always through babelcast:
+    // their relative links must resolve against babelcast's signed path, not the
+    // store's.
     let key = remote.key_of(&file).ok_or_else(|| ApiError::not_found("such file"))?;
-    let media = !matches!(extension.as_str(), "m3u8" | "json");
+    let media = !matches!(extension.as_str(), "m3u8" | "mpd" | "json");
     if media && remote.presigned_playback() {
         if !remote.exists(&key).await? {
             return Err(ApiError::not_found("such file"));

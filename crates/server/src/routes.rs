@@ -66,6 +66,7 @@ fn table() -> Vec<(Route, MethodRouter<AppState>)> {
         (route(Method::GET, "/review/{id}", Public), get(review_page)),
         (route(Method::GET, "/review/{id}/{link}", Public), get(review_link_page)),
         (asset("/assets/hls.min.js"), get(hls_js)),
+        (asset("/assets/dash.mediaplayer.min.js"), get(dash_js)),
         (asset("/assets/watch.js"), get(watch_js)),
         (asset("/assets/review.js"), get(review_js)),
         (asset("/assets/dashboard.js"), get(dashboard_js)),

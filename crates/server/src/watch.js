@@ -1,5 +1,5 @@
-// The player page (/watch/{id}/{link}): hls.js with quality, audio-language and
-// caption selection, the poster, and a seek bar that previews the picture under
+// The player page (/watch/{id}/{link}): hls.js (or dash.js, for a CMAF package,
+// with ?format=dash) with quality, audio-language and caption selection, the poster, and a seek bar that previews the picture under
 // the pointer from the package's thumbnails track. Served as a file so that the page's content security policy
 // allows no inline script.
 (() => {
@@ -12,6 +12,8 @@
   const captions = document.getElementById("captions");
   const cc = document.getElementById("cc");
   const status = document.getElementById("status");
+  const format = document.getElementById("format");
+  const formatChoice = document.getElementById("format-choice");
   let lastCaptions = -1;
   const seek = document.getElementById("seek");
   const played = document.getElementById("seek-played");
@@ -99,9 +101,21 @@
       if (response.status !== 401 && response.status !== 403) setTimeout(start, 3000);
       return;
     }
-    const { url, poster, thumbnails } = await response.json();
+    const { url, dash, poster, thumbnails } = await response.json();
     if (poster) video.poster = poster;
     if (thumbnails) loadThumbnails(thumbnails).catch(() => {});
+    // A CMAF package plays as DASH too: the switch reloads the page in that format.
+    const wantDash = new URLSearchParams(location.search).get("format") === "dash";
+    if (dash) {
+      formatChoice.hidden = false;
+      format.value = wantDash ? "dash" : "hls";
+      format.onchange = () => { location.search = format.value === "dash" ? "?format=dash" : ""; };
+    }
+    if (dash && wantDash) return playDash(dash);
+    return playHls(url);
+  }
+
+  function playHls(url) {
     if (!window.Hls || !Hls.isSupported()) {
       if (video.canPlayType("application/vnd.apple.mpegurl")) { video.src = url; return; }
       status.textContent = "This browser cannot play HLS.";
@@ -144,6 +158,55 @@
     window.showCaptions = showCaptions;
     hls.loadSource(url);
     hls.attachMedia(video);
+  }
+
+  // dash.js is loaded only when DASH is chosen.
+  async function playDash(url) {
+    await new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/assets/dash.mediaplayer.min.js";
+      script.onload = resolve;
+      script.onerror = () => reject(new Error("dash.js did not load"));
+      document.head.appendChild(script);
+    });
+    const d = dashjs.MediaPlayer().create();
+    window.dashPlayer = d;
+    d.updateSettings({ debug: { logLevel: 1 } });
+    const label = (t) => (t.labels && t.labels[0] && t.labels[0].text) || t.lang;
+    let textShown = -1;
+    d.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => {
+      d.getRepresentationsByType("video").forEach((r, i) => option(quality, i, `${r.height}p`));
+      audio.innerHTML = "";
+      d.getTracksFor("audio").forEach((t, i) => option(audio, i, label(t) || `Track ${i + 1}`));
+      captions.innerHTML = "";
+      option(captions, -1, "Off");
+      d.getTracksFor("text").forEach((t, i) => option(captions, i, label(t)));
+      status.textContent = "";
+    });
+    d.on(dashjs.MediaPlayer.events.ERROR, (e) => {
+      status.textContent = `Playback error: ${(e.error && e.error.message) || "DASH"}`;
+    });
+    quality.onchange = () => {
+      const i = Number(quality.value);
+      d.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: i < 0 } } } });
+      if (i >= 0) d.setRepresentationForTypeByIndex("video", i);
+    };
+    audio.onchange = () => d.setCurrentTrack(d.getTracksFor("audio")[Number(audio.value)]);
+    function showCaptions(index) {
+      d.enableText(index >= 0);
+      if (index >= 0) d.setTextTrack(index);
+      textShown = index;
+      captions.value = String(index);
+      cc.setAttribute("aria-pressed", String(index >= 0));
+      if (index >= 0) lastCaptions = index;
+    }
+    captions.onchange = () => showCaptions(Number(captions.value));
+    cc.onclick = () => {
+      if (textShown >= 0) showCaptions(-1);
+      else showCaptions(lastCaptions >= 0 ? lastCaptions : (d.getTracksFor("text").length ? 0 : -1));
+    };
+    window.showCaptions = showCaptions;
+    d.initialize(video, url, false);
   }
   start().catch((e) => { status.textContent = String(e); });
 })();

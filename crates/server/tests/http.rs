@@ -39,7 +39,7 @@ async fn an_upload_becomes_a_captioned_stream_and_the_same_upload_again_comes_fr
     assert!(master.contains("TYPE=SUBTITLES") && master.contains("LANGUAGE=\"en\""), "{master}");
     let files = fetch_package(&server.url, &url).await;
     assert!(
-        files.iter().any(|f| f.ends_with(".vtt")) && files.iter().any(|f| f.ends_with(".ts")),
+        files.iter().any(|f| f.ends_with(".vtt")) && files.iter().any(|f| f.ends_with(".m4s")),
         "{files:?}"
     );
 
