@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ladder benchmark, in one run on one generated 60-second 1080p30 clip:
-#   babelcast   `babelcast package` (probe, one-decode ladder, measuring, master)
+#   babelcast   `babelcast package` (probe, one-decode ladder, measuring, master),
+#               in CMAF (the default) and in MPEG-TS
 #   reference   one hand-written ffmpeg command making the same rungs with the same
 #               settings (one decode, split to three scalers, one HLS muxer)
 #   + previews  the same command with babelcast's seek-preview branch (one frame a
@@ -43,10 +44,11 @@ hls() { # dir
 now() { date +%s.%N; }
 elapsed() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'; }
 
-run_babelcast() {
+run_babelcast() { # [cmaf|ts]
   rm -rf "$work/babelcast"
   local t; t=$(now)
-  "$babelcast_bin" package --preset "$preset" -o "$work/babelcast" "$src" >/dev/null 2>&1
+  BABELCAST_MEDIA__LADDER__SEGMENTS="${1:-cmaf}" \
+    "$babelcast_bin" package --preset "$preset" -o "$work/babelcast" "$src" >/dev/null 2>&1
   elapsed "$t"
 }
 
@@ -96,17 +98,18 @@ run_per_rung() {
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 
 echo "bench: $(nproc) cores, x264 preset $preset, rungs 1080p/720p/480p, 60 s of 1080p30"
-b=(); r=(); rp=()
+b=(); r=(); rp=(); bt=()
 for k in $(seq "$runs"); do
-  r+=("$(run_reference)"); rp+=("$(run_reference previews)"); b+=("$(run_babelcast)")
-  echo "  run $k: reference ${r[-1]} s, with previews ${rp[-1]} s, babelcast ${b[-1]} s"
+  r+=("$(run_reference)"); rp+=("$(run_reference previews)"); b+=("$(run_babelcast cmaf)"); bt+=("$(run_babelcast ts)")
+  echo "  run $k: reference ${r[-1]} s, with previews ${rp[-1]} s, babelcast CMAF ${b[-1]} s, TS ${bt[-1]} s"
 done
 p=$(run_per_rung)
 echo "  per-rung (3 decodes): $p s"
-bb=$(best "${b[@]}"); rr=$(best "${r[@]}"); rpp=$(best "${rp[@]}")
+bb=$(best "${b[@]}"); rr=$(best "${r[@]}"); rpp=$(best "${rp[@]}"); btt=$(best "${bt[@]}")
 printf 'babelcast %.2f s | reference single command %.2f s (%.2f s with previews) | per-rung decodes %.2f s\n' \
   "$bb" "$rr" "$rpp" "$p"
-awk -v b="$bb" -v r="$rr" -v rp="$rpp" -v p="$p" 'BEGIN {
+awk -v b="$bb" -v r="$rr" -v rp="$rpp" -v p="$p" -v t="$btt" 'BEGIN {
+  printf "babelcast CMAF / TS = %.3f (goal <= 1)\n", b / t
   printf "babelcast / reference with previews = %.3f (goal <= 1.05)\n", b / rp
   printf "babelcast / per-rung  = %.3f (goal < 1)\n", b / p
   printf "previews and poster: %.2f s (%.1f%% of the reference encode)\n", rp - r, (rp - r) / r * 100 }'
