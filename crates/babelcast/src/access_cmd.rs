@@ -81,8 +81,9 @@ fn signer(config: &Config, data_dir: &Path) -> anyhow::Result<Signer> {
     Ok(signer)
 }
 
-/// What `serve` runs its HTTP side with. Prints the admin token when it was
-/// generated now, the one time it is ever shown.
+/// What `serve` runs its HTTP side with. Says where the admin token was saved
+/// when it was generated now; the token itself is never printed (a terminal's
+/// scroll-back and a service's journal are logs too).
 pub fn server_config(config: &Config, data_dir: &Path) -> anyhow::Result<ServerConfig> {
     let token = match &config.server.token {
         Some(token) => token.clone(),
@@ -90,7 +91,10 @@ pub fn server_config(config: &Config, data_dir: &Path) -> anyhow::Result<ServerC
             let path = data_dir.join("api-token");
             let (token, created) = secret_file(&path, 24)?;
             if created {
-                println!("generated the admin token (saved in {}): {}", path.display(), token.expose());
+                println!(
+                    "generated the admin token into {} (readable by this user only; `babelcast videos` uses it by default)",
+                    path.display()
+                );
             }
             token
         }

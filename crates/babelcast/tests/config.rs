@@ -107,3 +107,33 @@ fn run_names_a_glossary_it_cannot_read_or_parse() {
     let line = one_line_error(&out);
     assert!(line.contains("the glossary terms.json is not"), "{line}");
 }
+
+#[test]
+fn serve_says_where_it_saved_the_admin_token_it_generated_but_never_prints_it() {
+    use std::io::{BufRead as _, BufReader};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut child = babelcast(tmp.path())
+        .args(["-v", "serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let mut said = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("utf-8");
+        said.push_str(&line);
+        said.push('\n');
+        if line.starts_with("babelcast is serving on ") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = format!("{said}{}", log.join().expect("log"));
+    let token = std::fs::read_to_string(tmp.path().join("data/api-token")).expect("the token was saved");
+    assert!(token.trim().len() >= 32, "{token}");
+    assert!(said.contains("generated the admin token into") && said.contains("api-token"), "{said}");
+    assert!(!said.contains(token.trim()), "the token was printed: {said}");
+}
