@@ -177,22 +177,57 @@ fn a_video_is_localized_by_nodes_that_share_only_postgresql_and_a_bucket() {
         .expect("curl")
         .stdout;
     let playlist = String::from_utf8_lossy(&playlist).into_owned();
+    // CMAF, the default: fMP4 fragments after an init segment, both presigned.
     let segment = playlist.lines().find(|l| !l.is_empty() && !l.starts_with('#')).expect("segment");
+    assert!(segment.ends_with(".m4s"), "{playlist}");
+    let init = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .and_then(|l| l.split('"').next())
+        .expect("an init segment");
     let folder = playlist_name.rsplit_once('/').map(|(f, _)| format!("{f}/")).unwrap_or_default();
-    let head = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{redirect_url}",
-            &format!("{base}{folder}{segment}"),
-        ])
+    for name in [segment, init] {
+        let head = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                &format!("{base}{folder}{name}"),
+            ])
+            .output()
+            .expect("curl");
+        let head = String::from_utf8_lossy(&head.stdout).into_owned();
+        assert!(head.starts_with("307 http://127.0.0.1:39000/babelcast-test/videos/"), "{name}: {head}");
+        assert!(head.contains("X-Amz-Signature="), "{name}: {head}");
+        // The store serves what it was redirected to.
+        let got = Command::new("curl")
+            .args([
+                "-s",
+                "-L",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download}",
+                &format!("{base}{folder}{name}"),
+            ])
+            .output()
+            .expect("curl");
+        let got = String::from_utf8_lossy(&got.stdout).into_owned();
+        let size: u64 = got.split(' ').nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        assert!(got.starts_with("200 ") && size > 0, "{name}: {got}");
+    }
+    // The DASH manifest over the same files is served by babelcast itself (its
+    // relative URLs would break behind a presigned redirect).
+    let dash_url = format!("{url}{}", playback["dash"].as_str().expect("a dash link"));
+    let dash = Command::new("curl")
+        .args(["-s", "--max-time", "30", "-w", "\n%{http_code} %{content_type}", &dash_url])
         .output()
         .expect("curl");
-    let head = String::from_utf8_lossy(&head.stdout).into_owned();
-    assert!(head.starts_with("307 http://127.0.0.1:39000/babelcast-test/videos/"), "{head}");
-    assert!(head.contains("X-Amz-Signature="), "{head}");
+    let dash = String::from_utf8_lossy(&dash.stdout).into_owned();
+    assert!(dash.ends_with("200 application/dash+xml") && dash.contains("<MPD"), "{dash}");
+    assert!(dash.contains("lang=\"es\""), "the dub and the captions are in the MPD: {dash}");
     // API nodes are stateless: a second one, on a fresh folder, serves the link
     // the first signed, from the bucket.
     let (second, rest) = start(
