@@ -22,7 +22,7 @@ pub mod thumbnails;
 
 pub use hls::{Package, PackageError, Packager};
 pub use ladder::LadderConfig;
-pub use mix::{DubMode, dub_track};
+pub use mix::{DubMode, Level, dub_track};
 pub use mp4::{Mp4Audio, Mp4Spec, Mp4Writer};
 pub use probe::{ProbeError, Prober};
 pub use proxy::{AudioDecoder, AudioProxy, ProxyError};

@@ -35,10 +35,22 @@ const PEAK_LIMIT: f64 = 0.841; // -1.5 dBFS
 /// boosted into noise.
 const MAX_GAIN_DB: f64 = 20.0;
 
+/// How the dub track's level is set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Level {
+    /// Measure the mix and bring it to the target (a first pass over the mix).
+    Measure,
+    /// Apply this gain (dB), measured on an earlier mix of the same track: a
+    /// mix that differs from that one in a few cues is within a fraction of a
+    /// LU of it, and the measuring pass is a third of a re-mix's time.
+    Kept(f64),
+}
+
 /// Mixes `speech` (a WAV of the dub at the cue times) with the original audio of
 /// `source` (probed into `facts`) into `out` (`.m4a`, AAC 128k, 48 kHz stereo),
-/// written under a temporary name and renamed. A source without audio gets the
-/// speech alone.
+/// written under a temporary name and renamed, at `level`. A source without
+/// audio gets the speech alone. Returns the gain applied (dB), for a later
+/// [`Level::Kept`].
 ///
 /// Two passes over the mix, not `loudnorm`: the mix itself is cheap, and
 /// `loudnorm` resamples to 192 kHz to normalise dynamically, which cost more than
@@ -54,8 +66,9 @@ pub fn dub_track(
     facts: &MediaFacts,
     speech: &Path,
     mode: DubMode,
+    level: Level,
     out: &Path,
-) -> Result<(), PackageError> {
+) -> Result<f64, PackageError> {
     let original = match (mode, facts.audio.first()) {
         (DubMode::Duck, Some(audio)) => Some(audio.index),
         _ => None,
@@ -79,12 +92,18 @@ pub fn dub_track(
     let duration = facts.duration_secs;
 
     // Pass 1: the loudness of the mix (the summary is printed at the info level;
-    // the per-frame lines are kept below it).
-    let measure = inputs(ffmpeg.call().args(MEASURE_WITH_PROGRESS))?
-        .args(["-filter_complex", &format!("{mix},ebur128=framelog=verbose[out]"), "-map", "[out]"])
-        .args(["-f", "null", "-"]);
-    let report = run::with_progress(measure, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
-    let gain_db = gain_to_target(integrated_loudness(&report));
+    // the per-frame lines are kept below it), unless a gain is kept.
+    let gain_db = match level {
+        Level::Kept(gain_db) if gain_db.is_finite() => gain_db.min(MAX_GAIN_DB),
+        _ => {
+            let measure = inputs(ffmpeg.call().args(MEASURE_WITH_PROGRESS))?
+                .args(["-filter_complex", &format!("{mix},ebur128=framelog=verbose[out]"), "-map", "[out]"])
+                .args(["-f", "null", "-"]);
+            let report =
+                run::with_progress(measure, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
+            gain_to_target(integrated_loudness(&report))
+        }
+    };
 
     // Pass 2: the same mix at the target loudness, encoded.
     let partial = StagedFile::new(out, ".m4a").map_err(io_error(out))?;
@@ -98,7 +117,8 @@ pub fn dub_track(
         .args(["-map_metadata", "-1", "-f", "mp4"])
         .arg(partial.path());
     run::with_progress(encode, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
-    partial.publish().map_err(io_error(out))
+    partial.publish().map_err(io_error(out))?;
+    Ok(gain_db)
 }
 
 /// [`QUIET_WITH_PROGRESS`] with the info level, for a filter's summary.

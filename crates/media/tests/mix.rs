@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use babelcast_core::MediaFacts;
-use babelcast_media::{DubMode, Prober, dub_track};
+use babelcast_media::{DubMode, Level, Prober, dub_track};
 use babelcast_process::Program;
 
 const SPEECH_WAV: &str =
@@ -78,7 +78,8 @@ fn every_dub_track_lands_at_the_same_loudness_and_keeps_its_length() {
     for (volume, mode) in [(0.9, DubMode::Duck), (0.02, DubMode::Duck), (0.5, DubMode::Replace)] {
         let video = source(dir.path(), volume);
         let out = dir.path().join(format!("dub-{volume}.m4a"));
-        dub_track(&Program::ffmpeg(), &video, &probe(&video), &speech, mode, &out).expect("dub track");
+        dub_track(&Program::ffmpeg(), &video, &probe(&video), &speech, mode, Level::Measure, &out)
+            .expect("dub track");
         let (lufs, peak) = loudness(&out);
         assert!((lufs + 16.0).abs() <= 1.0, "{volume} {mode:?}: {lufs} LUFS");
         assert!(peak <= -1.0, "{volume} {mode:?}: peak {peak} dBFS");
@@ -86,4 +87,28 @@ fn every_dub_track_lands_at_the_same_loudness_and_keeps_its_length() {
         let audio = probe(&out).audio.into_iter().next().expect("audio");
         assert_eq!((audio.codec.as_str(), audio.sample_rate, audio.channels), ("aac", 48000, 2));
     }
+}
+
+#[test]
+fn a_kept_gain_is_applied_without_measuring_again() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let speech = dir.path().join("speech.wav");
+    ffmpeg(&["-i", SPEECH_WAV, "-t", "8", "-ar", "22050", "-ac", "1", speech.to_str().expect("utf-8")]);
+    let video = source(dir.path(), 0.3);
+    let facts = probe(&video);
+    let mix = |level: Level, name: &str| {
+        let out = dir.path().join(name);
+        let gain = dub_track(&Program::ffmpeg(), &video, &facts, &speech, DubMode::Duck, level, &out)
+            .expect("dub track");
+        (gain, loudness(&out).0)
+    };
+    let (gain, measured) = mix(Level::Measure, "measured.m4a");
+    assert!((measured + 16.0).abs() <= 1.0, "{measured} LUFS");
+    // The same gain kept: the same level, and the gain is the one given back.
+    let (kept_gain, kept) = mix(Level::Kept(gain), "kept.m4a");
+    assert_eq!(kept_gain, gain);
+    assert!((kept - measured).abs() < 0.3, "{kept} vs {measured} LUFS");
+    // A gain 6 dB lower is applied as given, not measured over.
+    let (_, lower) = mix(Level::Kept(gain - 6.0), "lower.m4a");
+    assert!((measured - lower - 6.0).abs() < 0.7, "{lower} vs {measured} LUFS");
 }

@@ -109,13 +109,16 @@ impl Pipeline {
         self.use_cache_entry(&key, &video.id, &cache_dir).await?;
         let cached =
             self.db.cached(&key).await?.is_some() && self.pull_cache_dir(&cache_dir, "qa.json").await?;
+        // The gain of this video's previous mix in this language, kept when only
+        // a few cues changed since (see below).
+        let previous_gain = previous_gain(&qa_path, &voice.name(), mode, total_ms);
         let mut clips = json!(null);
         if !cached {
             // Cue by cue: after an edit only the changed cues are spoken again.
             let voice = ClipCache::new(voice, &self.config.data_dir);
             let (out_m4a, out_mp4, out_qa) = (cached_m4a.clone(), cached_mp4.clone(), cached_qa.clone());
-            let (asked, spoken, used) =
-                tokio::task::spawn_blocking(move || -> Result<(usize, usize, Vec<PathBuf>), StageFailure> {
+            let (asked, spoken, used, level) =
+                tokio::task::spawn_blocking(move || -> Result<_, StageFailure> {
                     std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
                     // The speech track is streamed to the file, never held whole.
                     let scratch = tempfile::tempdir()?;
@@ -129,8 +132,16 @@ impl Pipeline {
                     )
                     .map_err(|e| StageFailure::from_error(&e))?;
                     let _ = progress.send(0.5);
-                    babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, &out_m4a)
-                        .map_err(|e| StageFailure::from_error(&e))?;
+                    // An edit that re-voiced at most a fifth of the cues keeps the
+                    // level of the mix before it; more, and the mix is measured again.
+                    let (asked, spoken) = voice.counts();
+                    let level = match previous_gain {
+                        Some(gain) if spoken * 5 <= asked => babelcast_media::Level::Kept(gain),
+                        _ => babelcast_media::Level::Measure,
+                    };
+                    let gain_db =
+                        babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, level, &out_m4a)
+                            .map_err(|e| StageFailure::from_error(&e))?;
                     let _ = progress.send(0.8);
                     // The download: the dub first, the original second, both caption tracks.
                     let mut subtitles = vec![(to, cues)];
@@ -157,17 +168,21 @@ impl Pipeline {
                         .write(&spec, &out_mp4, &mut |_| {})
                         .map_err(|e| StageFailure::from_error(&e))?;
                     // Written last: its presence marks the entry complete.
-                    let qa = json!({ "voice": voice.name(), "summary": babelcast_voice::summary(&fits), "cues": fits });
+                    let qa = json!({
+                        "voice": voice.name(), "mode": mode, "total_ms": total_ms, "gain_db": gain_db,
+                        "summary": babelcast_voice::summary(&fits), "cues": fits,
+                    });
                     write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
-                    let (asked, spoken) = voice.counts();
-                    Ok((asked, spoken, voice.used()))
+                    let level =
+                        if matches!(level, babelcast_media::Level::Kept(_)) { "kept" } else { "measured" };
+                    Ok((asked, spoken, voice.used(), level))
                 })
                 .await??;
             for clip in used {
                 let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 self.use_cache_entry(&format!("voice/{name}"), &video.id, &clip).await?;
             }
-            clips = json!({ "clips": asked, "voiced": spoken });
+            clips = json!({ "clips": asked, "voiced": spoken, "level": level });
             self.push_cache_dir(&cache_dir).await?;
             self.put_cache_entry(&key, stage::DUB, &video.id, &cache_dir).await?;
         }
@@ -210,6 +225,14 @@ impl Pipeline {
             }),
         })
     }
+}
+
+/// The gain of the mix described by a video's `dub/{lang}.qa.json`, if it was
+/// made with this voice, mode and length.
+fn previous_gain(qa: &Path, voice: &str, mode: babelcast_media::DubMode, total_ms: u64) -> Option<f64> {
+    let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(qa).ok()?).ok()?;
+    let same = qa["voice"] == voice && qa["mode"] == json!(mode) && qa["total_ms"] == total_ms;
+    same.then(|| qa["gain_db"].as_f64()).flatten()
 }
 
 /// How [`place`] puts a file.
