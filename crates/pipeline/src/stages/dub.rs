@@ -109,11 +109,11 @@ impl Pipeline {
         self.use_cache_entry(&key, &video.id, &cache_dir).await?;
         let cached =
             self.db.cached(&key).await?.is_some() && self.pull_cache_dir(&cache_dir, "qa.json").await?;
-        // The gain of this video's previous mix in this language, kept when only
-        // a few cues changed since (see below).
-        let previous_gain = previous_gain(&qa_path, &voice.name(), mode, total_ms);
         let mut clips = json!(null);
         if !cached {
+            // The level of this video's previous mix in this language, kept when
+            // only a few cues changed since it was measured (see below).
+            let previous = PreviousLevel::read(&qa_path, &voice.name(), mode, total_ms);
             // Cue by cue: after an edit only the changed cues are spoken again.
             let voice = ClipCache::new(voice, &self.config.data_dir);
             let (out_m4a, out_mp4, out_qa) = (cached_m4a.clone(), cached_mp4.clone(), cached_qa.clone());
@@ -132,12 +132,15 @@ impl Pipeline {
                     )
                     .map_err(|e| StageFailure::from_error(&e))?;
                     let _ = progress.send(0.5);
-                    // An edit that re-voiced at most a fifth of the cues keeps the
-                    // level of the mix before it; more, and the mix is measured again.
+                    // Edits that re-voiced at most a fifth of the cues since the
+                    // last measurement keep its level; more, and the mix is
+                    // measured again (so a run of small edits cannot drift).
                     let (asked, spoken) = voice.counts();
-                    let level = match previous_gain {
-                        Some(gain) if spoken * 5 <= asked => babelcast_media::Level::Kept(gain),
-                        _ => babelcast_media::Level::Measure,
+                    let (level, revoiced) = match previous {
+                        Some(p) if (p.revoiced + spoken) * 5 <= asked => {
+                            (babelcast_media::Level::Kept(p.gain_db), p.revoiced + spoken)
+                        }
+                        _ => (babelcast_media::Level::Measure, 0),
                     };
                     let gain_db =
                         babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, level, &out_m4a)
@@ -170,6 +173,7 @@ impl Pipeline {
                     // Written last: its presence marks the entry complete.
                     let qa = json!({
                         "voice": voice.name(), "mode": mode, "total_ms": total_ms, "gain_db": gain_db,
+                        "revoiced_since_measure": revoiced,
                         "summary": babelcast_voice::summary(&fits), "cues": fits,
                     });
                     write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
@@ -227,12 +231,21 @@ impl Pipeline {
     }
 }
 
-/// The gain of the mix described by a video's `dub/{lang}.qa.json`, if it was
-/// made with this voice, mode and length.
-fn previous_gain(qa: &Path, voice: &str, mode: babelcast_media::DubMode, total_ms: u64) -> Option<f64> {
-    let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(qa).ok()?).ok()?;
-    let same = qa["voice"] == voice && qa["mode"] == json!(mode) && qa["total_ms"] == total_ms;
-    same.then(|| qa["gain_db"].as_f64()).flatten()
+/// The level of the mix a video's `dub/{lang}.qa.json` describes: its gain and
+/// how many cues were re-voiced since that gain was measured.
+struct PreviousLevel {
+    gain_db: f64,
+    revoiced: usize,
+}
+
+impl PreviousLevel {
+    /// The previous mix's level, if it was made with this voice, mode and length.
+    fn read(qa: &Path, voice: &str, mode: babelcast_media::DubMode, total_ms: u64) -> Option<PreviousLevel> {
+        let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(qa).ok()?).ok()?;
+        let same = qa["voice"] == voice && qa["mode"] == json!(mode) && qa["total_ms"] == total_ms;
+        let revoiced = qa["revoiced_since_measure"].as_u64().unwrap_or(0) as usize;
+        same.then(|| qa["gain_db"].as_f64().map(|gain_db| PreviousLevel { gain_db, revoiced })).flatten()
+    }
 }
 
 /// How [`place`] puts a file.
