@@ -9,8 +9,10 @@
 #               babelcast package does; the difference is the previews' cost
 #   per-rung    each rung from its own decode: three ffmpeg runs one after another
 #               (audio with the first)
+#   muxers      the reference's rungs copied (no encode) into TS and into CMAF
 # Prints each wall time (best of N runs for all but per-rung) and the ratios
-# babelcast CMAF/TS (goal: at most 1; wall and CPU time), babelcast/reference with
+# babelcast CMAF/TS (goal: at most 1; the median of back-to-back pairs, the best
+# wall and CPU times), the muxers' CMAF/TS, babelcast/reference with
 # previews (goal: at most 1.05), babelcast/per-rung (goal: clearly below 1), and
 # what the previews and poster add to the reference.
 #   bench/ladder.sh [runs]   (default 2; about 4 minutes a run on 2 cores)
@@ -102,22 +104,58 @@ run_per_rung() {
 }
 
 best() { printf '%s\n' "$@" | sort -g | head -1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# The muxers alone: the reference's rungs and audio, encoded once, copied into
+# HLS with MPEG-TS segments and with CMAF (fMP4) ones, best of 5 each. The
+# encode is the same in both formats; this shows what the segment format itself
+# costs, apart from the encode's noise on a busy machine.
+run_muxer() { # ts|cmaf
+  local type=mpegts ext=ts init=()
+  if [ "$1" = cmaf ]; then type=fmp4; ext=m4s; init=(-hls_fmp4_init_filename init.mp4); fi
+  rm -rf "$work/muxer-$1"; mkdir -p "$work/muxer-$1"
+  local t; t=$(now)
+  ffmpeg -nostdin -v error -y -i "$work/rungs.mkv" -map 0 -c copy -f hls -hls_time 6 -hls_playlist_type vod \
+    -hls_segment_type "$type" -hls_flags independent_segments "${init[@]}" \
+    -var_stream_map "v:0,name:1080p v:1,name:720p v:2,name:480p a:0,name:audio" \
+    -hls_segment_filename "$work/muxer-$1/%v/seg_%05d.$ext" "$work/muxer-$1/%v/index.m3u8"
+  elapsed "$t"
+}
 
 echo "bench: $(nproc) cores, x264 preset $preset, rungs 1080p/720p/480p, 60 s of 1080p30"
-b=(); r=(); rp=(); bt=(); rm -f "$work/cpu-cmaf" "$work/cpu-ts"
+b=(); r=(); rp=(); bt=(); pairs=(); rm -f "$work/cpu-cmaf" "$work/cpu-ts"
 for k in $(seq "$runs"); do
-  r+=("$(run_reference)"); rp+=("$(run_reference previews)"); b+=("$(run_babelcast cmaf)"); bt+=("$(run_babelcast ts)")
+  r+=("$(run_reference)"); rp+=("$(run_reference previews)")
+  # CMAF and TS back to back, in turns first: a machine whose speed drifts
+  # between runs sways both of a pair alike, and neither always goes first.
+  if [ $((k % 2)) -eq 1 ]; then
+    b+=("$(run_babelcast cmaf)"); bt+=("$(run_babelcast ts)")
+  else
+    bt+=("$(run_babelcast ts)"); b+=("$(run_babelcast cmaf)")
+  fi
+  pairs+=("$(awk -v c="${b[-1]}" -v t="${bt[-1]}" 'BEGIN { printf "%.3f", c / t }')")
   echo "  run $k: reference ${r[-1]} s, with previews ${rp[-1]} s, babelcast CMAF ${b[-1]} s" \
-    "(CPU $(tail -1 "$work/cpu-cmaf") s), TS ${bt[-1]} s (CPU $(tail -1 "$work/cpu-ts") s)"
+    "(CPU $(tail -1 "$work/cpu-cmaf") s), TS ${bt[-1]} s (CPU $(tail -1 "$work/cpu-ts") s), CMAF/TS ${pairs[-1]}"
 done
 p=$(run_per_rung)
 echo "  per-rung (3 decodes): $p s"
+# The reference's rungs in one file, for the muxer arm.
+ffmpeg -nostdin -v error -y -i "$work/reference/1080p/index.m3u8" -i "$work/reference/720p/index.m3u8" \
+  -i "$work/reference/480p/index.m3u8" -i "$work/reference/audio/index.m3u8" \
+  -map 0:v -map 1:v -map 2:v -map 3:a -c copy "$work/rungs.mkv"
+mt=(); mc=()
+for _ in 1 2 3 4 5; do mt+=("$(run_muxer ts)"); mc+=("$(run_muxer cmaf)"); done
+mtt=$(best "${mt[@]}"); mcc=$(best "${mc[@]}")
+echo "  muxers alone (best of 5): TS $mtt s, CMAF $mcc s;" \
+  "segments TS $(du -sb "$work/muxer-ts" | cut -f1) bytes, CMAF $(du -sb "$work/muxer-cmaf" | cut -f1) bytes"
 bb=$(best "${b[@]}"); rr=$(best "${r[@]}"); rpp=$(best "${rp[@]}"); btt=$(best "${bt[@]}")
 printf 'babelcast %.2f s | reference single command %.2f s (%.2f s with previews) | per-rung decodes %.2f s\n' \
   "$bb" "$rr" "$rpp" "$p"
-cc=$(best $(cat "$work/cpu-cmaf")); ct=$(best $(cat "$work/cpu-ts"))
-awk -v b="$bb" -v r="$rr" -v rp="$rpp" -v p="$p" -v t="$btt" -v cc="$cc" -v ct="$ct" 'BEGIN {
-  printf "babelcast CMAF / TS = %.3f wall, %.3f CPU (goal <= 1)\n", b / t, cc / ct
+cc=$(best $(cat "$work/cpu-cmaf")); ct=$(best $(cat "$work/cpu-ts")); pm=$(median "${pairs[@]}")
+awk -v b="$bb" -v r="$rr" -v rp="$rpp" -v p="$p" -v t="$btt" -v cc="$cc" -v ct="$ct" -v pm="$pm" \
+  -v mt="$mtt" -v mc="$mcc" 'BEGIN {
+  printf "babelcast CMAF / TS = %.3f wall (median of the back-to-back pairs), %.3f best wall, %.3f CPU (goal <= 1)\n", pm, b / t, cc / ct
+  printf "muxers alone CMAF / TS = %.3f (the same encoded rungs copied into each format)\n", mc / mt
   printf "babelcast / reference with previews = %.3f (goal <= 1.05)\n", b / rp
   printf "babelcast / per-rung  = %.3f (goal < 1)\n", b / p
   printf "previews and poster: %.2f s (%.1f%% of the reference encode)\n", rp - r, (rp - r) / r * 100 }'
