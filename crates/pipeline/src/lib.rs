@@ -45,6 +45,7 @@ use babelcast_media::{DubMode, LadderConfig, ProbeError, Prober};
 use babelcast_process::Program;
 use babelcast_store::Layout;
 use babelcast_store::remote::{Remote, S3Config};
+use babelcast_translate::apertium::WarmPairs;
 use babelcast_translate::{Apertium, Engines, Neural, Translator};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -125,6 +126,10 @@ pub struct Pipeline {
     /// The CTranslate2 translation models in `models_dir/translation`, read once
     /// (each loads on first use and stays loaded).
     neural: Neural,
+    /// The Apertium pairs kept running between translations (see
+    /// `babelcast_translate::apertium::WarmPairs`): an edit's few sentences
+    /// then take milliseconds, not the pairs' start-up.
+    apertium_warm: WarmPairs,
     /// The bucket, when media live in one (see `mirror`).
     remote: Option<Remote>,
 }
@@ -164,13 +169,21 @@ impl Pipeline {
             Some(s3) => Some(Remote::s3(s3, &config.data_dir).map_err(std::io::Error::other)?),
             None => None,
         };
-        Ok(Pipeline { db, config: Arc::new(config), package_locks: Arc::default(), neural, remote })
+        Ok(Pipeline {
+            db,
+            config: Arc::new(config),
+            package_locks: Arc::default(),
+            neural,
+            apertium_warm: WarmPairs::default(),
+            remote,
+        })
     }
 
     /// The translation engines: the CTranslate2 models found at start, then the
     /// Apertium pairs installed now.
     pub fn translators(&self) -> Engines {
-        Engines(vec![Box::new(self.neural.clone()), Box::new(apertium(&self.config))])
+        let apertium = apertium(&self.config).keeping_warm(self.apertium_warm.clone());
+        Engines(vec![Box::new(self.neural.clone()), Box::new(apertium)])
     }
 
     /// The database.

@@ -14,7 +14,9 @@
 //! A call runs either to completion ([`Call::output`], async, stdout collected) or as
 //! a stream ([`Call::spawn_stdout`], blocking reads, for output too large to hold,
 //! like hours of decoded audio): see [`StdoutStream`] for how the guarantees carry
-//! over, a stall timeout standing in for the time limit.
+//! over, a stall timeout standing in for the time limit. Programs whose start-up
+//! costs more than their work can be kept running, piped into each other, and
+//! asked many times: see [`Chain`].
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -27,8 +29,10 @@ use babelcast_core::ErrorCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+mod chain;
 mod stream;
 
+pub use chain::Chain;
 pub use stream::{MAX_BUFFERED_BYTES, StdoutStream};
 
 /// How much of a program's stderr is kept for error messages: enough for ffmpeg's

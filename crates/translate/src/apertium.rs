@@ -1,14 +1,18 @@
 //! Apertium, the rule-based translator Debian packages: which language pairs are
 //! installed, routes between languages (direct, or through Spanish, the hub of
-//! Apertium's pairs), and running a route on sentences.
+//! Apertium's pairs), and running a route on sentences, with the pairs' programs
+//! kept running between translations (`warm`).
 
-use std::path::Path;
+mod warm;
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use babelcast_core::Lang;
 use babelcast_process::{ProcessError, Program};
 
 use crate::{TranslateError, Translator};
+pub use warm::{IDLE, WarmPairs};
 
 /// Where Debian's Apertium packages put their modes.
 pub const DEFAULT_MODES_DIR: &str = "/usr/share/apertium/modes";
@@ -25,6 +29,9 @@ pub struct Apertium {
     program: Program,
     /// Installed pairs as (from, to) ISO 639-3 codes.
     pairs: Vec<(String, String)>,
+    modes_dir: PathBuf,
+    /// The pairs kept running, shared with other `Apertium`s given the same.
+    warm: WarmPairs,
 }
 
 impl Apertium {
@@ -44,7 +51,15 @@ impl Apertium {
             }
         }
         pairs.sort();
-        Apertium { program, pairs }
+        Apertium { program, pairs, modes_dir: modes_dir.to_owned(), warm: WarmPairs::default() }
+    }
+
+    /// This Apertium keeping its pairs running in `warm` (shared by its clones and
+    /// by every `Apertium` given the same), so that later discoveries of the
+    /// installed pairs reuse the running ones.
+    pub fn keeping_warm(mut self, warm: WarmPairs) -> Apertium {
+        self.warm = warm;
+        self
     }
 
     /// The installed pairs, as modes (`eng-spa`).
@@ -94,6 +109,18 @@ impl Apertium {
 
     fn run(&self, mode: &str, lines: &[String]) -> Result<Vec<String>, TranslateError> {
         let input = lines.join("\n") + "\n";
+        match self.warm.translate(&self.program, &self.modes_dir, mode, &input) {
+            Ok(text) => match Self::lines(mode, &text, lines.len()) {
+                Ok(translated) => return Ok(translated),
+                Err(e) => {
+                    tracing::debug!(mode, "the kept-running pair answered wrong ({e}); running apertium once")
+                }
+            },
+            // Not a failure yet: `apertium` itself says whether the pair works.
+            Err(e) => {
+                tracing::debug!(mode, "the kept-running pair did not answer ({e}); running apertium once")
+            }
+        }
         // Without -u: Apertium marks the words its dictionaries lack (`*word`, and
         // `#`/`@` for generation and transfer errors); `translate_cues` reports
         // them for review and takes the marks out of the captions.
@@ -104,14 +131,16 @@ impl Apertium {
             }
             e => TranslateError::Program(e),
         })?;
-        let text = String::from_utf8_lossy(&out);
-        let translated: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
-        let translated: Vec<String> = translated.into_iter().take(lines.len()).collect();
-        if translated.len() != lines.len() {
+        Self::lines(mode, &String::from_utf8_lossy(&out), lines.len())
+    }
+
+    /// The first `count` lines of `mode`'s output, one per sentence.
+    fn lines(mode: &str, text: &str, count: usize) -> Result<Vec<String>, TranslateError> {
+        let translated: Vec<String> = text.lines().map(|l| l.trim().to_owned()).take(count).collect();
+        if translated.len() != count {
             return Err(TranslateError::Engine(format!(
-                "apertium {mode} returned {} lines for {}",
-                translated.len(),
-                lines.len()
+                "apertium {mode} returned {} lines for {count}",
+                translated.len()
             )));
         }
         Ok(translated)
