@@ -538,6 +538,31 @@ impl Packager {
         file: &Path,
         progress: &mut dyn FnMut(f64),
     ) -> Result<(), PackageError> {
+        let copy = crate::probe::is_package_audio(&self.ffprobe, file);
+        self.add_audio_track(package, language, file, copy, progress)
+    }
+
+    /// [`Packager::add_audio`] for a dub track [`crate::dub_track`] wrote (48 kHz
+    /// stereo AAC): copied, only cut, without probing it first (a dub after an
+    /// edit is re-packaged in well under a second, and a probe is a tenth of it).
+    pub fn add_dub(
+        &self,
+        package: &mut Package,
+        language: Lang,
+        file: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), PackageError> {
+        self.add_audio_track(package, language, file, true, progress)
+    }
+
+    fn add_audio_track(
+        &self,
+        package: &mut Package,
+        language: Lang,
+        file: &Path,
+        copy: bool,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), PackageError> {
         let folder = format!("dub-{}", language.tag());
         let target = package.dir.join(&folder);
         let staged = StagedDir::new(&target).map_err(io_error(&target))?;
@@ -550,7 +575,7 @@ impl Packager {
         let mut call = self.ffmpeg.call().args(QUIET_WITH_PROGRESS);
         call = run::untrusted_input(call, file).map_err(io_error(file))?;
         call = call.args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"]);
-        call = if crate::probe::is_package_audio(&self.ffprobe, file) {
+        call = if copy {
             // Already what the package plays (a dub track): segmented as it is,
             // not decoded and encoded again; cut at the video's end.
             call.args(["-t", &format!("{duration:.3}"), "-c:a", "copy"])

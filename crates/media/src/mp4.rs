@@ -37,7 +37,16 @@ pub enum Mp4Audio {
         /// The language spoken, if known.
         language: Option<Lang>,
     },
-    /// The first audio stream of another file (a dub), in `language`.
+    /// A dub track [`crate::dub_track`] wrote (AAC), in `language`: copied
+    /// without probing it first.
+    Dub {
+        /// The audio file.
+        path: PathBuf,
+        /// Its language.
+        language: Lang,
+    },
+    /// The first audio stream of another file, in `language`: copied when it is
+    /// already AAC, otherwise encoded.
     File {
         /// The audio file.
         path: PathBuf,
@@ -105,10 +114,11 @@ impl Mp4Writer {
                     audio_maps.push((format!("0:{}", stream.index), stream.codec == "aac"));
                     audio_languages.push(*language);
                 }
-                Mp4Audio::File { path, language } => {
+                Mp4Audio::File { path, language } | Mp4Audio::Dub { path, language } => {
                     call = run::untrusted_input(call, path).map_err(io_error(path))?;
                     // A dub track is AAC already: copied, not encoded again.
-                    let copy = crate::probe::is_package_audio(&self.ffprobe, path);
+                    let copy = matches!(track, Mp4Audio::Dub { .. })
+                        || crate::probe::is_package_audio(&self.ffprobe, path);
                     audio_maps.push((format!("{inputs}:a:0"), copy));
                     audio_languages.push(Some(*language));
                     inputs += 1;

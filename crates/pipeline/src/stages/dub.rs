@@ -155,7 +155,7 @@ impl Pipeline {
                         source: &source,
                         facts: &facts,
                         audio: vec![
-                            babelcast_media::Mp4Audio::File { path: out_m4a.clone(), language: to },
+                            babelcast_media::Mp4Audio::Dub { path: out_m4a.clone(), language: to },
                             babelcast_media::Mp4Audio::Original { language: source_lang },
                         ]
                         .into_iter()

@@ -92,7 +92,7 @@ impl Pipeline {
                 );
                 let mut p = package.clone();
                 let result = tokio::task::spawn_blocking(move || {
-                    packager.add_audio(&mut p, lang, &m4a, &mut |_| {}).map(|()| p)
+                    packager.add_dub(&mut p, lang, &m4a, &mut |_| {}).map(|()| p)
                 })
                 .await?;
                 package = result?;
