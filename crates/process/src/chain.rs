@@ -28,6 +28,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use crate::stream::{CHUNKS_IN_FLIGHT, pump_stdout};
 use crate::{Call, ProcessError, spawn_error};
 
 /// Programs piped one into the next and kept running; see the module notes.
@@ -78,30 +79,13 @@ impl Chain {
             children.push(child);
         }
         let stdin = children.first_mut().and_then(|c| c.stdin.take());
-        let Some(mut last) = upstream else {
+        let Some(last) = upstream else {
             kill_all(&mut children);
             return Err(io_err(io::Error::other("a chain needs at least one program")));
         };
-        let (tx, chunks) = mpsc::channel();
-        let pump = thread::Builder::new().name(format!("{name}-chain")).spawn(move || {
-            loop {
-                let mut chunk = vec![0u8; 32 * 1024];
-                match io::Read::read(&mut last, &mut chunk) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        chunk.truncate(n);
-                        if tx.send(Ok(chunk)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
+        // Bounded: the answer is read while the request is written (`exchange`).
+        let (tx, chunks) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let pump = thread::Builder::new().name(format!("{name}-chain")).spawn(move || pump_stdout(last, tx));
         if let Err(e) = pump {
             kill_all(&mut children);
             return Err(io_err(e));

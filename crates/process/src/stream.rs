@@ -34,7 +34,7 @@ use crate::{Call, ProcessError, Program, Tail, spawn_error};
 const CHUNK_BYTES: usize = 32 * 1024;
 
 /// How many chunks may wait in the channel for the consumer.
-const CHUNKS_IN_FLIGHT: usize = 8;
+pub(crate) const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// The most stdout bytes a [`StdoutStream`] holds at once: the chunks waiting in its
 /// channel plus the one being read (the kernel's pipe buffer, 64 KiB on Linux, comes
@@ -168,7 +168,7 @@ fn start_threads(
 
 /// Reads stdout into chunks until it ends, fails, or nobody is listening. End of
 /// stream is the channel closing.
-fn pump_stdout(mut stdout: impl Read, chunks: SyncSender<io::Result<Vec<u8>>>) {
+pub(crate) fn pump_stdout(mut stdout: impl Read, chunks: SyncSender<io::Result<Vec<u8>>>) {
     loop {
         let mut chunk = vec![0u8; CHUNK_BYTES];
         match stdout.read(&mut chunk) {

@@ -12,7 +12,7 @@ use babelcast_core::Lang;
 use babelcast_process::{ProcessError, Program};
 
 use crate::{TranslateError, Translator};
-pub use warm::{IDLE, WarmPairs};
+pub use warm::WarmPairs;
 
 /// Where Debian's Apertium packages put their modes.
 pub const DEFAULT_MODES_DIR: &str = "/usr/share/apertium/modes";

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use babelcast_process::{Chain, ProcessError, Program};
 
 /// How long a pair stays running without being asked.
-pub const IDLE: Duration = Duration::from_secs(300);
+pub(crate) const IDLE: Duration = Duration::from_secs(300);
 
 /// How long a kept pair may take to answer without writing anything.
 const STALL: Duration = Duration::from_secs(60);
@@ -51,31 +51,19 @@ struct Slot {
 }
 
 /// Why a kept pair could not translate (the caller falls back to `apertium`).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum WarmError {
-    Program(ProcessError),
+    #[error(transparent)]
+    Program(#[from] ProcessError),
+    #[error("{0}")]
     Mode(String),
-}
-
-impl std::fmt::Display for WarmError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WarmError::Program(e) => write!(f, "{e}"),
-            WarmError::Mode(why) => f.write_str(why),
-        }
-    }
-}
-
-impl From<ProcessError> for WarmError {
-    fn from(e: ProcessError) -> WarmError {
-        WarmError::Program(e)
-    }
 }
 
 impl WarmPairs {
     /// Translates plain `text` with `mode` (`eng-spa`, read from `modes_dir`),
     /// starting the pair's programs if they are not running; `apertium` is the
-    /// configured script, beside which its helper programs are looked for.
+    /// configured script, beside which its helper programs are looked for. A
+    /// pair that fails is stopped (dropped), to be started afresh next time.
     pub(crate) fn translate(
         &self,
         apertium: &Program,
@@ -91,32 +79,39 @@ impl WarmPairs {
                 .clone()
         };
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut chain = match slot.chain.take() {
+            Some(chain) => chain,
+            None => self.start(apertium, modes_dir, mode)?,
+        };
+        let translated = ask(apertium, &mut chain, text)?;
+        slot.chain = Some(chain);
         slot.used = Instant::now();
-        let result = (|| {
-            if slot.chain.is_none() {
-                let started = Instant::now();
-                slot.chain = Some(Chain::spawn(mode_programs(apertium, modes_dir, mode)?, STALL)?);
-                tracing::debug!(
-                    mode,
-                    ms = started.elapsed().as_millis() as u64,
-                    "apertium pair started, kept running"
-                );
-                self.start_reaper();
-            }
-            let deformatted =
-                helper(apertium, "apertium-destxt").stdin(text.as_bytes()).spawn_stdout(STALL)?.read_all()?;
-            let mut request = deformatted;
-            request.push(0);
-            let answer =
-                slot.chain.as_mut().map(|c| c.exchange(&request, 0)).transpose()?.unwrap_or_default();
-            let text = helper(apertium, "apertium-retxt").stdin(answer).spawn_stdout(STALL)?.read_all()?;
-            Ok(String::from_utf8_lossy(&text).into_owned())
-        })();
-        if result.is_err() {
-            slot.chain = None;
-        }
-        slot.used = Instant::now();
-        result
+        Ok(translated)
+    }
+
+    /// Starts `mode`'s programs.
+    fn start(&self, apertium: &Program, modes_dir: &Path, mode: &str) -> Result<Chain, WarmError> {
+        let started = Instant::now();
+        let chain = Chain::spawn(mode_programs(apertium, modes_dir, mode)?, STALL)?;
+        tracing::debug!(
+            mode,
+            ms = started.elapsed().as_millis() as u64,
+            "apertium pair started, kept running"
+        );
+        self.start_reaper();
+        Ok(chain)
+    }
+
+    /// The modes whose programs are running now.
+    pub fn running(&self) -> Vec<String> {
+        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut modes: Vec<String> = slots
+            .iter()
+            .filter(|(_, slot)| slot.lock().map(|s| s.chain.is_some()).unwrap_or(false))
+            .map(|(mode, _)| mode.clone())
+            .collect();
+        modes.sort();
+        modes
     }
 
     /// Once per set of pairs: a thread that stops pairs idle for [`IDLE`], and
@@ -148,6 +143,18 @@ impl WarmPairs {
             self.inner.reaper.store(false, Ordering::SeqCst);
         }
     }
+}
+
+/// `text` deformatted by `apertium-destxt`, through `chain` (up to the NUL
+/// that flushes it), reformatted by `apertium-retxt`: what the `apertium`
+/// script does for plain text.
+fn ask(apertium: &Program, chain: &mut Chain, text: &str) -> Result<String, WarmError> {
+    let mut request =
+        helper(apertium, "apertium-destxt").stdin(text.as_bytes()).spawn_stdout(STALL)?.read_all()?;
+    request.push(0);
+    let answer = chain.exchange(&request, 0)?;
+    let text = helper(apertium, "apertium-retxt").stdin(answer).spawn_stdout(STALL)?.read_all()?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// One of Apertium's programs beside the configured `apertium` script (on the
@@ -196,20 +203,6 @@ fn mode_programs(
         return Err(WarmError::Mode(format!("{}: no programs in the mode", file.display())));
     }
     Ok(programs)
-}
-
-impl WarmPairs {
-    /// The modes whose programs are running now.
-    pub fn running(&self) -> Vec<String> {
-        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut modes: Vec<String> = slots
-            .iter()
-            .filter(|(_, slot)| slot.lock().map(|s| s.chain.is_some()).unwrap_or(false))
-            .map(|(mode, _)| mode.clone())
-            .collect();
-        modes.sort();
-        modes
-    }
 }
 
 #[cfg(test)]
