@@ -8,6 +8,7 @@
 //! tested against recorded ffprobe output named after the ffprobe version, and
 //! [`probe`] runs the program through `babelcast-process`.
 
+pub mod adts;
 pub mod dash;
 pub mod ffprobe;
 pub mod hls;
@@ -17,6 +18,7 @@ pub mod mp4;
 pub mod probe;
 pub mod proxy;
 mod run;
+pub mod splice;
 pub mod subtitles;
 pub mod thumbnails;
 
@@ -27,4 +29,5 @@ pub use mp4::{Mp4Audio, Mp4Spec, Mp4Writer};
 pub use probe::{ProbeError, Prober};
 pub use proxy::{AudioDecoder, AudioProxy, ProxyError};
 pub use run::time_limit;
+pub use splice::splice_dub_track;
 pub use thumbnails::Thumbnails;

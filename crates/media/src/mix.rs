@@ -69,26 +69,8 @@ pub fn dub_track(
     level: Level,
     out: &Path,
 ) -> Result<f64, PackageError> {
-    let original = match (mode, facts.audio.first()) {
-        (DubMode::Duck, Some(audio)) => Some(audio.index),
-        _ => None,
-    };
-    let mix = match original {
-        Some(index) => format!(
-            "[0:a]aformat=sample_rates=48000:channel_layouts=stereo,asplit=2[key][voice];\
-             [1:{index}]aformat=sample_rates=48000:channel_layouts=stereo[orig];\
-             [orig][key]sidechaincompress=threshold=0.01:ratio=12:attack=20:release=400[ducked];\
-             [ducked][voice]amix=inputs=2:duration=first:normalize=0"
-        ),
-        None => "[0:a]aformat=sample_rates=48000:channel_layouts=stereo".to_owned(),
-    };
-    let inputs = |mut call: babelcast_process::Call| -> Result<babelcast_process::Call, PackageError> {
-        call = run::untrusted_input(call, speech).map_err(io_error(speech))?;
-        if original.is_some() {
-            call = run::untrusted_input(call, source).map_err(io_error(source))?;
-        }
-        Ok(call)
-    };
+    let (mix, original) = mix_graph(facts, mode);
+    let inputs = |call: babelcast_process::Call| mix_inputs(call, speech, original.then_some(source), &[]);
     let duration = facts.duration_secs;
 
     // Pass 1: the loudness of the mix (the summary is printed at the info level;
@@ -107,19 +89,63 @@ pub fn dub_track(
 
     // Pass 2: the same mix at the target loudness, encoded.
     let partial = StagedFile::new(out, ".m4a").map_err(io_error(out))?;
-    let graph = format!(
-        "{mix},volume={gain_db:.2}dB,alimiter=limit={PEAK_LIMIT}:level=false:latency=true,\
-         aresample=48000,aformat=channel_layouts=stereo[out]"
-    );
     let encode = inputs(ffmpeg.call().args(QUIET_WITH_PROGRESS))?
-        .args(["-filter_complex", &graph, "-map", "[out]"])
-        .args(["-c:a", "aac", "-aac_coder", "fast", "-aac_ms", "0", "-b:a", "128k", "-ar", "48000"])
+        .args(["-filter_complex", &levelled(&mix, gain_db), "-map", "[out]"])
+        .args(AAC)
         .args(["-map_metadata", "-1", "-f", "mp4"])
         .arg(partial.path());
     run::with_progress(encode, duration, &mut |_| {}).map_err(|e| encode_error(speech, e))?;
     partial.publish().map_err(io_error(out))?;
     Ok(gain_db)
 }
+
+/// The filter graph that mixes the speech (input 0) with the original audio of
+/// the source (input 1) for `mode`, up to its output pad, and whether it reads
+/// the source at all (not for [`DubMode::Replace`], nor a source without audio).
+pub(crate) fn mix_graph(facts: &MediaFacts, mode: DubMode) -> (String, bool) {
+    match (mode, facts.audio.first()) {
+        (DubMode::Duck, Some(audio)) => (
+            format!(
+                "[0:a]aformat=sample_rates=48000:channel_layouts=stereo,asplit=2[key][voice];\
+                 [1:{}]aformat=sample_rates=48000:channel_layouts=stereo[orig];\
+                 [orig][key]sidechaincompress=threshold=0.01:ratio=12:attack=20:release=400[ducked];\
+                 [ducked][voice]amix=inputs=2:duration=first:normalize=0",
+                audio.index
+            ),
+            true,
+        ),
+        _ => ("[0:a]aformat=sample_rates=48000:channel_layouts=stereo".to_owned(), false),
+    }
+}
+
+/// The mix brought to its level by `gain_db` and held under the peak limit, on
+/// the pad `[out]`.
+pub(crate) fn levelled(mix: &str, gain_db: f64) -> String {
+    format!(
+        "{mix},volume={gain_db:.2}dB,alimiter=limit={PEAK_LIMIT}:level=false:latency=true,\
+         aresample=48000,aformat=channel_layouts=stereo[out]"
+    )
+}
+
+/// The mix's inputs: the speech, and the source when the mix reads it, each
+/// after the input options `each` (a seek).
+pub(crate) fn mix_inputs(
+    mut call: babelcast_process::Call,
+    speech: &Path,
+    source: Option<&Path>,
+    each: &[String],
+) -> Result<babelcast_process::Call, PackageError> {
+    call = run::untrusted_input(call.args(each), speech).map_err(io_error(speech))?;
+    if let Some(source) = source {
+        call = run::untrusted_input(call.args(each), source).map_err(io_error(source))?;
+    }
+    Ok(call)
+}
+
+/// The dub's encoding: AAC-LC at 128 kb/s, 48 kHz, with the encoder's fast coder
+/// and without its mid/side search (see [`dub_track`]).
+pub(crate) const AAC: [&str; 10] =
+    ["-c:a", "aac", "-aac_coder", "fast", "-aac_ms", "0", "-b:a", "128k", "-ar", "48000"];
 
 /// [`QUIET_WITH_PROGRESS`] with the info level, for a filter's summary.
 const MEASURE_WITH_PROGRESS: [&str; 8] =
