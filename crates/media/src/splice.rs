@@ -42,10 +42,11 @@ const RATE: u64 = 48_000;
 /// frame's transform reaches one frame back.
 const LEAD_MS: u64 = 50;
 /// Replaced after the changed speech ends: the ducking releases over 400 ms
-/// (a time constant); three seconds leave a ten-thousandth of the difference.
-const TAIL_MS: u64 = 3000;
+/// (a time constant); two seconds leave under a hundredth of the difference,
+/// which the test below finds within the AAC encoder's own error.
+const TAIL_MS: u64 = 2000;
 /// Mixed, and thrown away, before the first replaced frame.
-const PREROLL_MS: u64 = 3000;
+const PREROLL_MS: u64 = 2000;
 /// Encoded, and thrown away, after the last replaced frame (the encoder's end).
 const RUNOUT_FRAMES: u64 = 8;
 
@@ -356,10 +357,10 @@ mod tests {
         )
         .expect("splice")
         .expect("a window");
-        assert!((9.0..10.0).contains(&mixed), "{mixed} s mixed again");
+        assert!((7.0..8.0).contains(&mixed), "{mixed} s mixed again");
 
         // Outside the replaced frames, the previous track's frames, byte for byte.
-        let replaced = (17_950 * 48 / 1024) as usize..(24_290 * 48u64).div_ceil(1024) as usize;
+        let replaced = (17_950 * 48 / 1024) as usize..((21_290 + TAIL_MS) * 48).div_ceil(1024) as usize;
         let frames_of = |track: &Path| {
             let stream = ffmpeg(&["-i", path(track), "-c:a", "copy", "-f", "adts", "pipe:1"]);
             adts::frames(&stream).expect("adts").into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()
@@ -421,10 +422,10 @@ mod tests {
         let one = plan(&[20_000..22_000], frames, 5);
         assert_eq!(one.len(), 1);
         let w = &one[0];
-        // Replaced from 50 ms before the change to 3 s after it.
-        assert_eq!(w.replaced, (19_950 * 48 / 1024)..(25_000 * 48u64).div_ceil(1024));
+        // Replaced from 50 ms before the change to the ducking's release after it.
+        assert_eq!(w.replaced, (19_950 * 48 / 1024)..((22_000 + TAIL_MS) * 48).div_ceil(1024));
         assert_eq!(w.mixed.start % 5, 0);
-        assert!(w.mixed.start * 1024 <= (19_950 - 3000) * 48, "three seconds of pre-roll");
+        assert!(w.mixed.start * 1024 <= (19_950 - PREROLL_MS) * 48, "the pre-roll");
         assert_eq!(w.mixed.end, w.replaced.end + RUNOUT_FRAMES);
 
         // Close changes share a window; far ones do not; the ends are clamped.

@@ -169,6 +169,10 @@ pub struct CueFit {
     pub overflow_ms: u64,
     /// How much was cut so as not to overlap the next cue.
     pub cut_ms: u64,
+    /// What was spoken (with the speed and times, what the speech is made of:
+    /// a later dub of the same cues tells from these which stretches changed).
+    #[serde(default)]
+    pub text: String,
 }
 
 /// The QA summary of a dub.
@@ -403,6 +407,7 @@ fn fit(
             speech_ms,
             overflow_ms: (cue.start.0 + speech_ms).saturating_sub(cue.end.0),
             cut_ms,
+            text,
         });
     }
     Ok(fits)

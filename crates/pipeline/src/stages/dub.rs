@@ -111,13 +111,15 @@ impl Pipeline {
             self.db.cached(&key).await?.is_some() && self.pull_cache_dir(&cache_dir, "qa.json").await?;
         let mut clips = json!(null);
         if !cached {
-            // The level of this video's previous mix in this language, kept when
-            // only a few cues changed since it was measured (see below).
-            let previous = PreviousLevel::read(&qa_path, &voice.name(), mode, total_ms);
+            // This video's previous mix in this language: its level is kept when
+            // only a few cues changed since it was measured, and then only the
+            // stretches whose speech changed are mixed again (see below).
+            let previous = PreviousDub::read(&qa_path, &voice.name(), mode, total_ms);
+            let previous_m4a = m4a.clone();
             // Cue by cue: after an edit only the changed cues are spoken again.
             let voice = ClipCache::new(voice, &self.config.data_dir);
             let (out_m4a, out_mp4, out_qa) = (cached_m4a.clone(), cached_mp4.clone(), cached_qa.clone());
-            let (asked, spoken, used, level) =
+            let (asked, spoken, used, level, remixed_secs) =
                 tokio::task::spawn_blocking(move || -> Result<_, StageFailure> {
                     std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
                     // The speech track is streamed to the file, never held whole.
@@ -136,15 +138,44 @@ impl Pipeline {
                     // last measurement keep its level; more, and the mix is
                     // measured again (so a run of small edits cannot drift).
                     let (asked, spoken) = voice.counts();
-                    let (level, revoiced) = match previous {
+                    let (level, revoiced) = match &previous {
                         Some(p) if (p.revoiced + spoken) * 5 <= asked => {
                             (babelcast_media::Level::Kept(p.gain_db), p.revoiced + spoken)
                         }
                         _ => (babelcast_media::Level::Measure, 0),
                     };
-                    let gain_db =
-                        babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, level, &out_m4a)
-                            .map_err(|e| StageFailure::from_error(&e))?;
+                    // With the level kept, the previous track is spliced: only the
+                    // windows around the changed speech are mixed again. Any
+                    // trouble there, and the whole track is mixed as at first.
+                    let spliced = match (level, &previous) {
+                        (babelcast_media::Level::Kept(gain_db), Some(p)) if previous_m4a.is_file() => {
+                            babelcast_media::splice_dub_track(
+                                &ffmpeg,
+                                &source,
+                                &facts,
+                                (&wav, babelcast_voice::SAMPLE_RATE),
+                                mode,
+                                gain_db,
+                                &previous_m4a,
+                                &changed_speech(&p.fits, &fits),
+                                &out_m4a,
+                            )
+                            .unwrap_or_else(|e| {
+                                tracing::warn!(error = %e, "the {to} dub is mixed whole: splicing failed");
+                                None
+                            })
+                            .map(|secs| (gain_db, secs))
+                        }
+                        _ => None,
+                    };
+                    let (gain_db, remixed_secs) = match spliced {
+                        Some(done) => done,
+                        None => (
+                            babelcast_media::dub_track(&ffmpeg, &source, &facts, &wav, mode, level, &out_m4a)
+                                .map_err(|e| StageFailure::from_error(&e))?,
+                            total_ms as f64 / 1000.0,
+                        ),
+                    };
                     let _ = progress.send(0.8);
                     // The download: the dub first, the original second, both caption tracks.
                     let mut subtitles = vec![(to, cues)];
@@ -179,14 +210,15 @@ impl Pipeline {
                     write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
                     let level =
                         if matches!(level, babelcast_media::Level::Kept(_)) { "kept" } else { "measured" };
-                    Ok((asked, spoken, voice.used(), level))
+                    Ok((asked, spoken, voice.used(), level, remixed_secs))
                 })
                 .await??;
             for clip in used {
                 let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 self.use_cache_entry(&format!("voice/{name}"), &video.id, &clip).await?;
             }
-            clips = json!({ "clips": asked, "voiced": spoken, "level": level });
+            let remixed_secs = (remixed_secs * 10.0).round() / 10.0;
+            clips = json!({ "clips": asked, "voiced": spoken, "level": level, "remixed_secs": remixed_secs });
             self.push_cache_dir(&cache_dir).await?;
             self.put_cache_entry(&key, stage::DUB, &video.id, &cache_dir).await?;
         }
@@ -231,21 +263,39 @@ impl Pipeline {
     }
 }
 
-/// The level of the mix a video's `dub/{lang}.qa.json` describes: its gain and
-/// how many cues were re-voiced since that gain was measured.
-struct PreviousLevel {
+/// The mix a video's `dub/{lang}.qa.json` describes: its gain, how many cues
+/// were re-voiced since that gain was measured, and what each cue spoke.
+struct PreviousDub {
     gain_db: f64,
     revoiced: usize,
+    fits: Vec<babelcast_voice::CueFit>,
 }
 
-impl PreviousLevel {
-    /// The previous mix's level, if it was made with this voice, mode and length.
-    fn read(qa: &Path, voice: &str, mode: babelcast_media::DubMode, total_ms: u64) -> Option<PreviousLevel> {
+impl PreviousDub {
+    /// The previous mix, if it was made with this voice, mode and length.
+    fn read(qa: &Path, voice: &str, mode: babelcast_media::DubMode, total_ms: u64) -> Option<PreviousDub> {
         let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(qa).ok()?).ok()?;
         let same = qa["voice"] == voice && qa["mode"] == json!(mode) && qa["total_ms"] == total_ms;
         let revoiced = qa["revoiced_since_measure"].as_u64().unwrap_or(0) as usize;
-        same.then(|| qa["gain_db"].as_f64().map(|gain_db| PreviousLevel { gain_db, revoiced })).flatten()
+        let fits = serde_json::from_value(qa["cues"].clone()).unwrap_or_default();
+        same.then(|| qa["gain_db"].as_f64().map(|gain_db| PreviousDub { gain_db, revoiced, fits })).flatten()
     }
+}
+
+/// The stretches of the dub's speech (milliseconds) that differ between two dubs
+/// of a video: where a cue was spoken in one and not, or not the same, in the
+/// other (a cue that moved counts at both places).
+fn changed_speech(
+    before: &[babelcast_voice::CueFit],
+    after: &[babelcast_voice::CueFit],
+) -> Vec<std::ops::Range<u64>> {
+    let spoken =
+        |f: &babelcast_voice::CueFit| (f.start_ms, f.speech_ms, f.cut_ms, f.speed.to_bits(), f.text.clone());
+    let old: std::collections::HashSet<_> = before.iter().map(spoken).collect();
+    let new: std::collections::HashSet<_> = after.iter().map(spoken).collect();
+    let gone = before.iter().filter(|f| !new.contains(&spoken(f)));
+    let came = after.iter().filter(|f| !old.contains(&spoken(f)));
+    gone.chain(came).map(|f| f.start_ms..f.start_ms + f.speech_ms).collect()
 }
 
 /// How [`place`] puts a file.
@@ -274,6 +324,30 @@ fn place(from: &Path, to: &Path, how: Place) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_changed_speech_is_where_a_cue_spoke_otherwise_before_or_after() {
+        let fit = |start_ms, text: &str, speech_ms| babelcast_voice::CueFit {
+            start_ms,
+            end_ms: start_ms + 2000,
+            speed: 1.0,
+            speech_ms,
+            overflow_ms: 0,
+            cut_ms: 0,
+            text: text.to_owned(),
+        };
+        let before = [fit(0, "uno", 800), fit(3000, "dos", 900), fit(6000, "tres", 700)];
+        assert!(changed_speech(&before, &before).is_empty());
+        // One cue's text: its stretch, before and after.
+        let after = [fit(0, "uno", 800), fit(3000, "dos y medio", 1500), fit(6000, "tres", 700)];
+        assert_eq!(changed_speech(&before, &after), [3000..3900, 3000..4500]);
+        // A cue moved: where it was and where it is; a cue gone: where it was.
+        let after = [fit(0, "uno", 800), fit(3500, "dos", 900)];
+        assert_eq!(changed_speech(&before, &after), [3000..3900, 6000..6700, 3500..4400]);
+        // A dub from before the fits said what they spoke: all of it.
+        let old = before.clone().map(|f| babelcast_voice::CueFit { text: String::new(), ..f });
+        assert_eq!(changed_speech(&old, &before).len(), 6);
+    }
 
     fn repo_models() -> PathBuf {
         babelcast_models::default_dir()
