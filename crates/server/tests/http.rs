@@ -672,6 +672,11 @@ async fn an_edit_of_one_cue_translates_and_voices_only_what_changed_and_a_reuplo
         let clips_asked = dub["reuse"]["clips"].as_u64().unwrap_or(0) as usize;
         let level = if voiced * 5 <= clips_asked { "kept" } else { "measured" };
         assert_eq!(dub["reuse"]["level"].as_str(), Some(level), "{lang}: {dub}");
+        // And with the level kept, only the end of the 15.4 s track around the
+        // last cue is mixed again and spliced in; a measured level mixes it all.
+        let remixed = dub["reuse"]["remixed_secs"].as_f64().unwrap_or(f64::NAN);
+        let expected = if level == "kept" { 2.0..10.0 } else { 15.0..16.0 };
+        assert!(expected.contains(&remixed), "{lang}: {remixed} s mixed again, {dub}");
     }
     let clips_after = mtimes(&clips);
     for (path, at) in &clips_before {

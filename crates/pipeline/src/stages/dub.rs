@@ -148,7 +148,7 @@ impl Pipeline {
                     // windows around the changed speech are mixed again. Any
                     // trouble there, and the whole track is mixed as at first.
                     let spliced = match (level, &previous) {
-                        (babelcast_media::Level::Kept(gain_db), Some(p)) if previous_m4a.is_file() => {
+                        (babelcast_media::Level::Kept(gain_db), Some(p)) if p.is_track(&previous_m4a) => {
                             babelcast_media::splice_dub_track(
                                 &ffmpeg,
                                 &source,
@@ -201,10 +201,13 @@ impl Pipeline {
                     babelcast_media::Mp4Writer::new(ffmpeg, ffprobe, preset)
                         .write(&spec, &out_mp4, &mut |_| {})
                         .map_err(|e| StageFailure::from_error(&e))?;
-                    // Written last: its presence marks the entry complete.
+                    // Written last: its presence marks the entry complete. The
+                    // track's size pairs it with its track in the video's folder
+                    // (a later splice starts from that track).
+                    let track_bytes = std::fs::metadata(&out_m4a)?.len();
                     let qa = json!({
                         "voice": voice.name(), "mode": mode, "total_ms": total_ms, "gain_db": gain_db,
-                        "revoiced_since_measure": revoiced,
+                        "revoiced_since_measure": revoiced, "track_bytes": track_bytes,
                         "summary": babelcast_voice::summary(&fits), "cues": fits,
                     });
                     write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
@@ -264,11 +267,13 @@ impl Pipeline {
 }
 
 /// The mix a video's `dub/{lang}.qa.json` describes: its gain, how many cues
-/// were re-voiced since that gain was measured, and what each cue spoke.
+/// were re-voiced since that gain was measured, what each cue spoke, and the
+/// size of its track.
 struct PreviousDub {
     gain_db: f64,
     revoiced: usize,
     fits: Vec<babelcast_voice::CueFit>,
+    track_bytes: Option<u64>,
 }
 
 impl PreviousDub {
@@ -278,7 +283,17 @@ impl PreviousDub {
         let same = qa["voice"] == voice && qa["mode"] == json!(mode) && qa["total_ms"] == total_ms;
         let revoiced = qa["revoiced_since_measure"].as_u64().unwrap_or(0) as usize;
         let fits = serde_json::from_value(qa["cues"].clone()).unwrap_or_default();
-        same.then(|| qa["gain_db"].as_f64().map(|gain_db| PreviousDub { gain_db, revoiced, fits })).flatten()
+        let track_bytes = qa["track_bytes"].as_u64();
+        same.then(|| {
+            qa["gain_db"].as_f64().map(|gain_db| PreviousDub { gain_db, revoiced, fits, track_bytes })
+        })
+        .flatten()
+    }
+
+    /// Whether `m4a` is the track this mix made (not one a dub stopped between
+    /// placing its track and its QA file left behind).
+    fn is_track(&self, m4a: &Path) -> bool {
+        std::fs::metadata(m4a).is_ok_and(|m| Some(m.len()) == self.track_bytes)
     }
 }
 
