@@ -37,6 +37,12 @@ pub fn frames(stream: &[u8]) -> Result<Vec<&[u8]>, AdtsError> {
     Ok(frames)
 }
 
+/// A frame without its header (7 bytes, 9 with a CRC): the raw AAC an MP4 holds.
+pub fn payload(frame: &[u8]) -> &[u8] {
+    let header = if frame.get(1).is_some_and(|b| b & 0x01 == 1) { 7 } else { 9 };
+    frame.get(header..).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +63,7 @@ mod tests {
         let split = frames(&stream).expect("frames");
         assert_eq!(split.iter().map(|f| f.len()).collect::<Vec<_>>(), [307, 2007, 7]);
         assert!(split[1][7..].iter().all(|&b| b == 2));
+        assert_eq!(payload(split[1]).len(), 2000);
         assert_eq!(frames(&[]).expect("empty"), Vec::<&[u8]>::new());
 
         assert_eq!(

@@ -13,6 +13,7 @@ pub mod dash;
 pub mod ffprobe;
 pub mod hls;
 pub mod ladder;
+mod m4a;
 pub mod mix;
 pub mod mp4;
 pub mod probe;

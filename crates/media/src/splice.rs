@@ -20,8 +20,12 @@
 //!   rate and at the source's, so both inputs are seeked to exact samples and
 //!   resampled on the full mix's grid.
 //!
-//! The frames are cut and joined in ADTS framing ([`crate::adts`]) and put back
-//! into an `.m4a` with the encoder's priming in its edit list, as the full mix has.
+//! The previous track's frames are read from its `.m4a` and the spliced frames
+//! written back into a copy of it, only its sample tables changed ([`crate::m4a`]).
+//! A track of another shape, or a splice that reaches the track's end (and may
+//! change its length), goes through ffmpeg instead: the frames taken out in ADTS
+//! framing ([`crate::adts`]), joined, and put back into an `.m4a` with the
+//! encoder's priming in its edit list, as the full mix has.
 
 use std::ops::Range;
 use std::path::Path;
@@ -31,6 +35,7 @@ use babelcast_process::Program;
 use babelcast_store::StagedFile;
 
 use crate::hls::{PackageError, encode_error, io_error};
+use crate::m4a::M4a;
 use crate::mix::{AAC, DubMode, levelled, mix_graph, mix_inputs};
 use crate::{adts, run};
 
@@ -116,17 +121,22 @@ pub fn splice_dub_track(
 ) -> Result<Option<f64>, PackageError> {
     let (speech, speech_rate) = speech;
     let quiet = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
-    let extract = run::untrusted_input(ffmpeg.call().args(quiet), previous)
-        .map_err(io_error(previous))?
-        .args(["-map", "0:a:0", "-c:a", "copy", "-f", "adts", "pipe:1"]);
-    let previous_stream = run::read_all(extract).map_err(|e| encode_error(previous, e))?;
     let unexpected = |path: &Path, e: adts::AdtsError| PackageError::Output {
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    let old = adts::frames(&previous_stream).map_err(|e| unexpected(previous, e))?;
+    // The previous track's frames, read from the file itself when it has the shape
+    // ffmpeg gives a dub track (see `m4a`); else through ffmpeg, in ADTS framing.
+    let in_place = M4a::parse(std::fs::read(previous).map_err(io_error(previous))?);
     // The first frame is the encoder's priming: frame f of the track is old[f + 1].
-    let frames = old.len().saturating_sub(1) as u64;
+    let frames = match &in_place {
+        Some(m4a) => m4a.len(),
+        None => {
+            let stream = extract_adts(ffmpeg, previous)?;
+            adts::frames(&stream).map_err(|e| unexpected(previous, e))?.len()
+        }
+    }
+    .saturating_sub(1) as u64;
 
     let (mix, reads_source) = mix_graph(facts, mode);
     let source_rate = facts.audio.first().filter(|_| reads_source).map(|a| u64::from(a.sample_rate));
@@ -140,14 +150,19 @@ pub fn splice_dub_track(
     if mixed * 2 > frames {
         return Ok(None);
     }
+    // A window to the track's end may change its length: that goes through ffmpeg.
+    let in_place = in_place.filter(|_| windows.last().is_none_or(|w| w.replaced.end < frames));
+    let previous_stream = match in_place {
+        Some(_) => Vec::new(),
+        None => extract_adts(ffmpeg, previous)?,
+    };
+    let old: Vec<&[u8]> = match &in_place {
+        Some(m4a) => m4a.frames().collect(),
+        None => adts::frames(&previous_stream).map_err(|e| unexpected(previous, e))?,
+    };
 
-    let mut spliced: Vec<u8> = Vec::with_capacity(previous_stream.len() + previous_stream.len() / 8);
-    // The priming frame: the first window's, when it starts at the track's start.
-    if windows.first().is_none_or(|w| w.replaced.start > 0) {
-        spliced.extend_from_slice(old.first().copied().unwrap_or_default());
-    }
-    let mut next = 0u64; // the next frame of the track still to be written
     let graph = levelled(&mix, gain_db);
+    let mut streams = Vec::with_capacity(windows.len());
     for window in &windows {
         let secs = |frames: u64| format!("{:.6}", (frames * FRAME) as f64 / RATE as f64);
         let seek = [
@@ -160,8 +175,17 @@ pub fn splice_dub_track(
             .args(["-filter_complex", &graph, "-map", "[out]"])
             .args(AAC)
             .args(["-f", "adts", "pipe:1"]);
-        let stream = run::read_all(call).map_err(|e| encode_error(speech, e))?;
-        let new = adts::frames(&stream).map_err(|e| unexpected(speech, e))?;
+        streams.push(run::read_all(call).map_err(|e| encode_error(speech, e))?);
+    }
+
+    let mut spliced: Vec<&[u8]> = Vec::with_capacity(old.len() + 8);
+    // The priming frame: the first window's, when it starts at the track's start.
+    if windows.first().is_none_or(|w| w.replaced.start > 0) {
+        spliced.extend(old.first());
+    }
+    let mut next = 0u64; // the next frame of the track still to be taken
+    for (window, stream) in windows.iter().zip(&streams) {
+        let new = adts::frames(stream).map_err(|e| unexpected(speech, e))?;
         // Frame f of the track is new[f - mixed.start + 1].
         let at = |f: u64| (f - window.mixed.start + 1) as usize;
         // From the track's start, the window's priming frame too.
@@ -171,38 +195,50 @@ pub fn splice_dub_track(
         if new.len() < wanted || first > wanted {
             return Err(PackageError::Output {
                 path: speech.to_owned(),
-                reason: format!(
-                    "the re-mixed window has {} frames, {} were needed",
-                    new.len(),
-                    at(window.replaced.end)
-                ),
+                reason: format!("the re-mixed window has {} frames, {wanted} were needed", new.len()),
             });
         }
-        for frame in &old[(next + 1) as usize..(window.replaced.start + 1) as usize] {
-            spliced.extend_from_slice(frame);
-        }
-        for frame in &new[first..wanted] {
-            spliced.extend_from_slice(frame);
-        }
+        spliced.extend(&old[(next + 1) as usize..(window.replaced.start + 1) as usize]);
+        // An MP4 holds the frames without their ADTS headers.
+        spliced
+            .extend(new[first..wanted].iter().map(|f| if in_place.is_some() { adts::payload(f) } else { f }));
         next = if to_end { frames + 1 } else { window.replaced.end };
     }
-    for frame in old.iter().skip((next + 1) as usize) {
-        spliced.extend_from_slice(frame);
-    }
+    spliced.extend(old.iter().skip((next + 1) as usize));
 
-    // Back into an .m4a, the priming frame in its edit list as the encoder put it.
     let partial = StagedFile::new(out, ".m4a").map_err(io_error(out))?;
-    let remux = ffmpeg
-        .call()
-        .args(["-hide_banner", "-nostats", "-v", "error", "-y"])
-        .args(["-itsoffset", &format!("-{:.6}", FRAME as f64 / RATE as f64)])
-        .args(["-f", "aac", "-protocol_whitelist", "pipe", "-i", "pipe:0"])
-        .args(["-c:a", "copy", "-map_metadata", "-1", "-f", "mp4"])
-        .arg(partial.path())
-        .stdin(spliced);
-    run::read_all(remux).map_err(|e| encode_error(out, e))?;
+    match &in_place {
+        Some(m4a) => {
+            let file = m4a.with_frames(&spliced).ok_or_else(|| PackageError::Output {
+                path: previous.to_owned(),
+                reason: "the spliced frames do not fit the track's tables".to_owned(),
+            })?;
+            std::fs::write(partial.path(), file).map_err(io_error(out))?;
+        }
+        None => {
+            // Back into an .m4a, the priming frame in its edit list as the encoder put it.
+            let remux = ffmpeg
+                .call()
+                .args(["-hide_banner", "-nostats", "-v", "error", "-y"])
+                .args(["-itsoffset", &format!("-{:.6}", FRAME as f64 / RATE as f64)])
+                .args(["-f", "aac", "-protocol_whitelist", "pipe", "-i", "pipe:0"])
+                .args(["-c:a", "copy", "-map_metadata", "-1", "-f", "mp4"])
+                .arg(partial.path())
+                .stdin(spliced.concat());
+            run::read_all(remux).map_err(|e| encode_error(out, e))?;
+        }
+    }
     partial.publish().map_err(io_error(out))?;
     Ok(Some((mixed * FRAME) as f64 / RATE as f64))
+}
+
+/// The track's frames in ADTS framing, through ffmpeg.
+fn extract_adts(ffmpeg: &Program, track: &Path) -> Result<Vec<u8>, PackageError> {
+    let quiet = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
+    let extract = run::untrusted_input(ffmpeg.call().args(quiet), track)
+        .map_err(io_error(track))?
+        .args(["-map", "0:a:0", "-c:a", "copy", "-f", "adts", "pipe:1"]);
+    run::read_all(extract).map_err(|e| encode_error(track, e))
 }
 
 fn gcd_u64(a: u64, b: u64) -> u64 {
@@ -233,8 +269,8 @@ mod tests {
         p.to_str().expect("utf-8")
     }
 
-    /// 30 s of dub speech at 22.05 kHz: a reader at 2 s and the clip `second` at 18 s.
-    fn speech(dir: &Path, name: &str, second: &str) -> PathBuf {
+    /// 30 s of dub speech at 22.05 kHz: a reader at 2 s and the clip `second` at `at_ms`.
+    fn speech(dir: &Path, name: &str, second: &str, at_ms: u64) -> PathBuf {
         let out = dir.join(name);
         ffmpeg(&[
             "-i",
@@ -242,7 +278,9 @@ mod tests {
             "-i",
             &format!("{VOICES}{second}.wav"),
             "-filter_complex",
-            "[0:a]adelay=2000,apad[a];[1:a]adelay=18000,apad[b];[a][b]amix=inputs=2:normalize=0,atrim=0:30,aresample=22050",
+            &format!(
+                "[0:a]adelay=2000,apad[a];[1:a]adelay={at_ms},apad[b];[a][b]amix=inputs=2:normalize=0,atrim=0:30,aresample=22050"
+            ),
             "-ac",
             "1",
             path(&out),
@@ -322,61 +360,68 @@ mod tests {
             )
             .expect("probe");
         assert_eq!(facts.audio[0].sample_rate, 44_100);
-        let (before, after) = (speech(dir.path(), "a.wav", "0880"), speech(dir.path(), "b.wav", "0930"));
+        // The clip at `at` changed (2.99 s before, 3.29 s now): in the middle of
+        // the track (spliced in a copy of its file), and at its end (which may
+        // change its length, so through ffmpeg).
+        for at in [18_000, 26_000] {
+            splice_matches_the_mix(dir.path(), &source, &facts, at);
+        }
+    }
+
+    fn splice_matches_the_mix(dir: &Path, source: &Path, facts: &MediaFacts, at: u64) {
+        let before = speech(dir, &format!("a-{at}.wav"), "0880", at);
+        let after = speech(dir, &format!("b-{at}.wav"), "0930", at);
         let program = Program::ffmpeg();
         let gain = 3.0;
         let track = |speech: &Path, name: &str| {
-            let out = dir.path().join(name);
-            crate::dub_track(
-                &program,
-                &source,
-                &facts,
-                speech,
-                DubMode::Duck,
-                crate::Level::Kept(gain),
-                &out,
-            )
-            .expect("dub track");
+            let out = dir.join(format!("{name}-{at}.m4a"));
+            crate::dub_track(&program, source, facts, speech, DubMode::Duck, crate::Level::Kept(gain), &out)
+                .expect("dub track");
             out
         };
-        let previous = track(&before, "previous.m4a");
-        let full = track(&after, "full.m4a");
-
-        // The clip at 18 s changed (2.99 s before, 3.29 s now).
-        let spliced = dir.path().join("spliced.m4a");
+        let previous = track(&before, "previous");
+        let full = track(&after, "full");
+        let spliced = dir.join(format!("spliced-{at}.m4a"));
+        let changed = at..at + 3290;
         let mixed = splice_dub_track(
             &program,
-            &source,
-            &facts,
+            source,
+            facts,
             (&after, 22_050),
             DubMode::Duck,
             gain,
             &previous,
-            &[18_000..21_290],
+            std::slice::from_ref(&changed),
             &spliced,
         )
         .expect("splice")
         .expect("a window");
-        assert!((7.0..8.0).contains(&mixed), "{mixed} s mixed again");
+        assert!((5.0..8.0).contains(&mixed), "{at}: {mixed} s mixed again");
 
         // Outside the replaced frames, the previous track's frames, byte for byte.
-        let replaced = (17_950 * 48 / 1024) as usize..((21_290 + TAIL_MS) * 48).div_ceil(1024) as usize;
         let frames_of = |track: &Path| {
             let stream = ffmpeg(&["-i", path(track), "-c:a", "copy", "-f", "adts", "pipe:1"]);
             adts::frames(&stream).expect("adts").into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>()
         };
         let (old, new) = (frames_of(&previous), frames_of(&spliced));
-        assert_eq!(old.len(), new.len());
+        assert!(old.len().abs_diff(new.len()) <= 2, "{at}: {} frames, were {}", new.len(), old.len());
+        let end = ((changed.end + TAIL_MS) * 48).div_ceil(1024).min(old.len() as u64 - 1);
+        let replaced = ((changed.start - LEAD_MS) * 48 / 1024) as usize..end as usize;
+        let to_end = replaced.end + 1 == old.len();
+        assert_eq!(to_end, at == 26_000);
         // (The first is the encoder's priming; frame f of the track is f + 1.)
-        let differing: Vec<usize> = (1..old.len()).filter(|&k| old[k] != new[k]).map(|k| k - 1).collect();
-        assert!(differing.iter().all(|f| replaced.contains(f)), "{differing:?} outside {replaced:?}");
-        assert!(differing.len() * 2 > replaced.len(), "{} of {replaced:?} changed", differing.len());
+        let differing: Vec<usize> =
+            (1..old.len().min(new.len())).filter(|&k| old[k] != new[k]).map(|k| k - 1).collect();
+        assert!(differing.iter().all(|f| replaced.contains(f)), "{at}: {differing:?} outside {replaced:?}");
+        assert!(differing.len() * 2 > replaced.len(), "{at}: {} of {replaced:?} changed", differing.len());
 
         let (previous, full, spliced) = (decode(&previous), decode(&full), decode(&spliced));
-        assert_eq!(spliced.len(), previous.len());
+        if !to_end {
+            assert_eq!(spliced.len(), previous.len());
+        }
         assert!(
             spliced.len().abs_diff(full.len()) <= 2 * 1024,
-            "{} vs {} samples",
+            "{at}: {} vs {} samples",
             spliced.len(),
             full.len()
         );
@@ -389,21 +434,23 @@ mod tests {
             if !(replaced.start - 1..replaced.end + 1).contains(&f) {
                 assert!(
                     *e <= 1e-5 * energy[f] + 1e-7,
-                    "frame {f}: {e:.2e} off the previous track's {:.2e}",
+                    "{at}: frame {f}: {e:.2e} off the previous track's {:.2e}",
                     energy[f]
                 );
             }
         }
         assert!(same[replaced.clone()].iter().sum::<f64>() > 1.0, "the changed speech is in the track");
         // Inside, it is as close to the mix as a full mix's encode is, frame by
-        // frame, the splice points included: no click, no shift.
-        let mix = reference(&after, &source, &facts, gain);
+        // frame, the splice points included: no click, no shift (up to the last
+        // frame, the encoder's padding).
+        let mix = reference(&after, source, facts, gain);
         let (ours, theirs) = (error_per_frame(&spliced, &mix), error_per_frame(&full, &mix));
-        for f in replaced {
+        let last = ours.len().min(theirs.len()).min(mix.len() / 2048) - 1;
+        for f in replaced.start..replaced.end.min(last) {
             let energy: f64 = mix[f * 2048..(f + 1) * 2048].iter().map(|s| f64::from(*s).powi(2)).sum();
             assert!(
                 ours[f] <= 4.0 * theirs[f] + 1e-4 * energy + 1e-6,
-                "frame {f}: error {:.2e} spliced vs {:.2e} fully mixed (energy {energy:.2e})",
+                "{at}: frame {f}: error {:.2e} spliced vs {:.2e} fully mixed (energy {energy:.2e})",
                 ours[f],
                 theirs[f]
             );
