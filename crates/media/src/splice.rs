@@ -55,6 +55,9 @@ const PREROLL_MS: u64 = 2000;
 /// Encoded, and thrown away, after the last replaced frame (the encoder's end).
 const RUNOUT_FRAMES: u64 = 8;
 
+/// ffmpeg's options for a run whose stdout is its output: errors only, no progress.
+const QUIET: [&str; 6] = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
+
 /// A window mixed again, in frames of the track (frame `f` plays samples
 /// `f * 1024 .. (f + 1) * 1024`): `mixed` is encoded, `replaced` taken from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +123,6 @@ pub fn splice_dub_track(
     out: &Path,
 ) -> Result<Option<f64>, PackageError> {
     let (speech, speech_rate) = speech;
-    let quiet = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
     let unexpected = |path: &Path, e: adts::AdtsError| PackageError::Output {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -171,7 +173,7 @@ pub fn splice_dub_track(
             "-t".to_owned(),
             secs(window.mixed.end - window.mixed.start),
         ];
-        let call = mix_inputs(ffmpeg.call().args(quiet), speech, reads_source.then_some(source), &seek)?
+        let call = mix_inputs(ffmpeg.call().args(QUIET), speech, reads_source.then_some(source), &seek)?
             .args(["-filter_complex", &graph, "-map", "[out]"])
             .args(AAC)
             .args(["-f", "adts", "pipe:1"]);
@@ -234,8 +236,7 @@ pub fn splice_dub_track(
 
 /// The track's frames in ADTS framing, through ffmpeg.
 fn extract_adts(ffmpeg: &Program, track: &Path) -> Result<Vec<u8>, PackageError> {
-    let quiet = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
-    let extract = run::untrusted_input(ffmpeg.call().args(quiet), track)
+    let extract = run::untrusted_input(ffmpeg.call().args(QUIET), track)
         .map_err(io_error(track))?
         .args(["-map", "0:a:0", "-c:a", "copy", "-f", "adts", "pipe:1"]);
     run::read_all(extract).map_err(|e| encode_error(track, e))
