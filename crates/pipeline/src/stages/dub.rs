@@ -110,7 +110,7 @@ impl Pipeline {
         let cached =
             self.db.cached(&key).await?.is_some() && self.pull_cache_dir(&cache_dir, "qa.json").await?;
         let mut clips = json!(null);
-        if !cached {
+        let summary = if !cached {
             // This video's previous mix in this language: its level is kept when
             // only a few cues changed since it was measured, and then only the
             // stretches whose speech changed are mixed again (see below).
@@ -118,8 +118,18 @@ impl Pipeline {
             let previous_m4a = m4a.clone();
             // Cue by cue: after an edit only the changed cues are spoken again.
             let voice = ClipCache::new(voice, &self.config.data_dir);
-            let (out_m4a, out_mp4, out_qa) = (cached_m4a.clone(), cached_mp4.clone(), cached_qa.clone());
-            let (asked, spoken, used, level, remixed_secs) =
+            let download = Download {
+                source: source.clone(),
+                facts: facts.clone(),
+                to,
+                cues: cues.clone(),
+                spoken: source_lang.map(|lang| (lang, source_cues.clone())),
+                writer: babelcast_media::Mp4Writer::new(ffmpeg.clone(), ffprobe, preset),
+                track: cached_m4a.clone(),
+                out: cached_mp4.clone(),
+            };
+            let out_m4a = cached_m4a.clone();
+            let (asked, spoken, used, level, remixed_secs, qa) =
                 tokio::task::spawn_blocking(move || -> Result<_, StageFailure> {
                     std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
                     // The speech track is streamed to the file, never held whole.
@@ -177,45 +187,29 @@ impl Pipeline {
                         ),
                     };
                     let _ = progress.send(0.8);
-                    // The download: the dub first, the original second, both caption tracks.
-                    let mut subtitles = vec![(to, cues)];
-                    if let Some(lang) = source_lang {
-                        subtitles.push((lang, source_cues));
-                    }
-                    let spec = babelcast_media::Mp4Spec {
-                        source: &source,
-                        facts: &facts,
-                        audio: vec![
-                            babelcast_media::Mp4Audio::Dub { path: out_m4a.clone(), language: to },
-                            babelcast_media::Mp4Audio::Original { language: source_lang },
-                        ]
-                        .into_iter()
-                        .filter(|a| {
-                            !matches!(a, babelcast_media::Mp4Audio::Original { .. })
-                                || !facts.audio.is_empty()
-                        })
-                        .collect(),
-                        subtitles,
-                        burn_in: None,
-                    };
-                    babelcast_media::Mp4Writer::new(ffmpeg, ffprobe, preset)
-                        .write(&spec, &out_mp4, &mut |_| {})
-                        .map_err(|e| StageFailure::from_error(&e))?;
-                    // Written last: its presence marks the entry complete. The
-                    // track's size pairs it with its track in the video's folder
-                    // (a later splice starts from that track).
+                    // The track's size pairs the QA file with its track in the
+                    // video's folder (a later splice starts from that track).
                     let track_bytes = std::fs::metadata(&out_m4a)?.len();
                     let qa = json!({
                         "voice": voice.name(), "mode": mode, "total_ms": total_ms, "gain_db": gain_db,
                         "revoiced_since_measure": revoiced, "track_bytes": track_bytes,
                         "summary": babelcast_voice::summary(&fits), "cues": fits,
                     });
-                    write_atomic(&out_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
                     let level =
                         if matches!(level, babelcast_media::Level::Kept(_)) { "kept" } else { "measured" };
-                    Ok((asked, spoken, voice.used(), level, remixed_secs))
+                    Ok((asked, spoken, voice.used(), level, remixed_secs, qa))
                 })
                 .await??;
+            // The download is written while the package takes the new track (two
+            // ffmpeg runs over the whole track: side by side, nearly half the time).
+            let summary = qa_summary(&qa["summary"], &cached_qa)?;
+            let writing = tokio::task::spawn_blocking(move || download.write());
+            place(&cached_m4a, &m4a, Place::Copy)?;
+            let published = self.publish_dub(video, to, fallback.as_deref(), &summary).await;
+            writing.await??;
+            published?;
+            // Written last: its presence marks the entry complete.
+            write_atomic(&cached_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
             for clip in used {
                 let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 self.use_cache_entry(&format!("voice/{name}"), &video.id, &clip).await?;
@@ -224,19 +218,43 @@ impl Pipeline {
             clips = json!({ "clips": asked, "voiced": spoken, "level": level, "remixed_secs": remixed_secs });
             self.push_cache_dir(&cache_dir).await?;
             self.put_cache_entry(&key, stage::DUB, &video.id, &cache_dir).await?;
-        }
-        let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(&cached_qa)?)
-            .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
-        let summary: babelcast_voice::QaSummary = serde_json::from_value(qa["summary"].clone())
-            .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
-        // Into the video's folder: the track copied, so its new modification time
-        // tells the package to take it (a cached one may be older than the track
-        // it replaces); the rest linked.
-        place(&cached_m4a, &m4a, Place::Copy)?;
-        place(&cached_mp4, &mp4, Place::Link)?;
-        place(&cached_qa, &qa_path, Place::Link)?;
+            place(&cached_mp4, &mp4, Place::Link)?;
+            place(&cached_qa, &qa_path, Place::Link)?;
+            self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
+            summary
+        } else {
+            let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(&cached_qa)?)
+                .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
+            let summary = qa_summary(&qa["summary"], &cached_qa)?;
+            // Into the video's folder: the track copied, so its new modification
+            // time tells the package to take it (a cached one may be older than
+            // the track it replaces); the rest linked.
+            place(&cached_m4a, &m4a, Place::Copy)?;
+            place(&cached_mp4, &mp4, Place::Link)?;
+            place(&cached_qa, &qa_path, Place::Link)?;
+            self.publish_dub(video, to, fallback.as_deref(), &summary).await?;
+            summary
+        };
+        Ok(StageDone {
+            cached,
+            data: json!({
+                "language": to.tag(), "qa": summary, "reuse": clips,
+                "outputs": [format!("videos/{id}/dub/{to}.m4a"), format!("videos/{id}/mp4/{to}.mp4")],
+            }),
+        })
+    }
+
+    /// Tells what the dub is (a voice that fell back, its QA) and puts its track
+    /// in the package; the track is in the video's folder.
+    async fn publish_dub(
+        &self,
+        video: &Video,
+        to: Lang,
+        fallback: Option<&str>,
+        summary: &babelcast_voice::QaSummary,
+    ) -> Result<(), StageFailure> {
         if let Some(why) = fallback {
-            self.warn(&video.id, Some(&Stage::Dub(to).to_string()), &why).await?;
+            self.warn(&video.id, Some(&Stage::Dub(to).to_string()), why).await?;
         }
         self.db
             .add_event(
@@ -250,19 +268,49 @@ impl Pipeline {
                     summary.overflowing,
                     summary.cut
                 ),
-                Some(serde_json::to_value(&summary).unwrap_or_default()),
+                Some(serde_json::to_value(summary).unwrap_or_default()),
             )
             .await?;
         // The dub reaches the bucket before the package that plays it.
         self.push_video(&video.id, Scope::Except(PACKAGE)).await?;
         self.refresh_package(video).await?;
-        Ok(StageDone {
-            cached,
-            data: json!({
-                "language": to.tag(), "qa": summary, "reuse": clips,
-                "outputs": [format!("videos/{id}/dub/{to}.m4a"), format!("videos/{id}/mp4/{to}.mp4")],
-            }),
-        })
+        Ok(())
+    }
+}
+
+/// The QA summary in a dub's QA file (`path`, for the error).
+fn qa_summary(summary: &serde_json::Value, path: &Path) -> Result<babelcast_voice::QaSummary, StageFailure> {
+    serde_json::from_value(summary.clone())
+        .map_err(|e| StageFailure::transient(format!("{}: {e}", path.display())))
+}
+
+/// One language's MP4 download: the dub first, the original second, both
+/// caption tracks.
+struct Download {
+    source: PathBuf,
+    facts: babelcast_core::MediaFacts,
+    to: Lang,
+    cues: Vec<babelcast_core::Cue>,
+    spoken: Option<(Lang, Vec<babelcast_core::Cue>)>,
+    writer: babelcast_media::Mp4Writer,
+    track: PathBuf,
+    out: PathBuf,
+}
+
+impl Download {
+    fn write(self) -> Result<(), StageFailure> {
+        let mut audio = vec![babelcast_media::Mp4Audio::Dub { path: self.track, language: self.to }];
+        if !self.facts.audio.is_empty() {
+            audio.push(babelcast_media::Mp4Audio::Original { language: self.spoken.as_ref().map(|s| s.0) });
+        }
+        let spec = babelcast_media::Mp4Spec {
+            source: &self.source,
+            facts: &self.facts,
+            audio,
+            subtitles: std::iter::once((self.to, self.cues)).chain(self.spoken).collect(),
+            burn_in: None,
+        };
+        self.writer.write(&spec, &self.out, &mut |_| {}).map_err(|e| StageFailure::from_error(&e))
     }
 }
 
