@@ -60,4 +60,22 @@ impl Db {
         .await?;
         Ok(())
     }
+
+    /// [`Db::use_cached`] for many entries (`key`, `path`) in one transaction: a
+    /// translation's sentences, a dub's clips.
+    pub async fn use_cached_all(&self, entries: &[(String, String)], video_id: &str) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for (key, path) in entries {
+            sqlx::query(
+                "INSERT INTO cache_uses (key, video_id, path) VALUES ($1, $2, $3) ON CONFLICT (key, video_id) DO NOTHING",
+            )
+            .bind(key)
+            .bind(video_id)
+            .bind(path)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }

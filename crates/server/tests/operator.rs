@@ -156,3 +156,54 @@ async fn finished_uploads_and_expired_videos_go_and_shared_cache_entries_stay() 
     assert!(!folder(&held).exists());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_videos_sentences_and_clips_go_and_another_videos_stay() {
+    let server = Server::start(|_, _| {}).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Two readings of different text: their sentences and clips differ.
+    let other = tmp.path().join("other-text.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-i",
+        "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        other.to_str().expect("utf-8"),
+    ]);
+    let mut ids = Vec::new();
+    for clip in [speech_clip(tmp.path()), other] {
+        let bytes = std::fs::read(&clip).expect("clip");
+        let options = r#"{"language":"en","to":["es"]}"#;
+        let (status, body) = server.upload("talk.mp4", bytes, Some(options), Some(TOKEN)).await;
+        assert_eq!(status, 202, "{body}");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let video = server.wait_final(&id).await;
+        assert!(video["state"].as_str().unwrap_or("").starts_with("completed"), "{video}");
+        ids.push(id);
+    }
+    let (sentences, clips) = (entries(&server.data, "sentences"), entries(&server.data, "voice"));
+    assert!(sentences.len() >= 2 && clips.len() >= 2, "{sentences:?} {clips:?}");
+
+    // The first video's text goes with it; the second's stays.
+    assert_eq!(delete(&server, &ids[0], TOKEN).await, 200);
+    let (left, clips_left) = (entries(&server.data, "sentences"), entries(&server.data, "voice"));
+    assert!(!left.is_empty() && left.len() < sentences.len(), "{left:?} of {sentences:?}");
+    assert!(!clips_left.is_empty() && clips_left.len() < clips.len(), "{clips_left:?} of {clips:?}");
+    assert!(left.iter().all(|s| sentences.contains(s)));
+    // And the last one takes the rest.
+    assert_eq!(delete(&server, &ids[1], TOKEN).await, 200);
+    assert!(entries(&server.data, "sentences").is_empty(), "{:?}", entries(&server.data, "sentences"));
+    assert!(entries(&server.data, "voice").is_empty(), "{:?}", entries(&server.data, "voice"));
+    server.stop().await;
+}

@@ -210,10 +210,7 @@ impl Pipeline {
             published?;
             // Written last: its presence marks the entry complete.
             write_atomic(&cached_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
-            for clip in used {
-                let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                self.use_cache_entry(&format!("voice/{name}"), &video.id, &clip).await?;
-            }
+            self.use_cache_files("voice", &video.id, &used).await?;
             let remixed_secs = (remixed_secs * 10.0).round() / 10.0;
             clips = json!({ "clips": asked, "voiced": spoken, "level": level, "remixed_secs": remixed_secs });
             self.push_cache_dir(&cache_dir).await?;

@@ -231,6 +231,27 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Records that the video uses each of these files of a shared cache
+    /// (`cache/{kind}/{name}`, keyed `{kind}/{name}`: sentences, clips), so
+    /// deleting it removes the ones no other video uses.
+    pub(crate) async fn use_cache_files(
+        &self,
+        kind: &str,
+        video_id: &str,
+        files: &[PathBuf],
+    ) -> Result<(), StageFailure> {
+        let entries: Vec<(String, String)> = files
+            .iter()
+            .map(|file| {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let rel = file.strip_prefix(&self.config.data_dir).unwrap_or(file);
+                (format!("{kind}/{name}"), rel.to_string_lossy().into_owned())
+            })
+            .collect();
+        self.db.use_cached_all(&entries, video_id).await?;
+        Ok(())
+    }
+
     /// Records a complete cache entry, and that the video uses it (again: a
     /// delete while the stage ran took the first record with it).
     pub(crate) async fn put_cache_entry(

@@ -3,8 +3,9 @@
 //! it has not seen with that engine and language pair; [`ClipCache`] wraps a
 //! voice and speaks only (text, speed) pairs it has no clip of. Both sit below
 //! the unchanged caption and dub code (they implement its `Translator` and
-//! `Voice` traits), and both are plain files under `cache/`, local to the node:
-//! a miss only costs the work again.
+//! `Voice` traits), and both are plain files under `cache/`, one per sentence
+//! or clip, local to the node: a miss only costs the work again. Both say which
+//! files a video used, so deleting it removes the ones no other video uses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +27,16 @@ fn digest(parts: &[&[u8]]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// Translations of single sentences by one engine for one language pair, kept
-/// in one JSON file per (engine, pair) under `cache/sentences/`.
+/// Translations of single sentences by one engine for one language pair, one
+/// JSON string per sentence under `cache/sentences/` (not one file per pair: it
+/// would hold every video's text, be read whole for every translation, and lose
+/// what two translations wrote at once).
 pub(crate) struct SentenceCache<'a> {
     inner: &'a dyn Translator,
     dir: PathBuf,
-    known: Mutex<HashMap<(Lang, Lang), HashMap<String, String>>>,
     translated: AtomicUsize,
     asked: AtomicUsize,
+    used: Mutex<Vec<PathBuf>>,
 }
 
 impl<'a> SentenceCache<'a> {
@@ -41,9 +44,9 @@ impl<'a> SentenceCache<'a> {
         SentenceCache {
             inner,
             dir: data_dir.join("cache").join("sentences"),
-            known: Mutex::new(HashMap::new()),
             translated: AtomicUsize::new(0),
             asked: AtomicUsize::new(0),
+            used: Mutex::new(Vec::new()),
         }
     }
 
@@ -53,11 +56,26 @@ impl<'a> SentenceCache<'a> {
         (self.asked.load(Ordering::Relaxed), self.translated.load(Ordering::Relaxed))
     }
 
-    fn file(&self, engine: &str, from: Lang, to: Lang) -> PathBuf {
+    /// The files of the sentences translated or found, each once.
+    pub(crate) fn used(&self) -> Vec<PathBuf> {
+        let mut used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
+        used.sort();
+        used.dedup();
+        used
+    }
+
+    fn file(&self, engine: &str, from: Lang, to: Lang, sentence: &str) -> PathBuf {
         self.dir.join(format!(
             "{}.json",
-            // "2": entries keep the engine's marks of untranslated words.
-            digest(&[b"2", engine.as_bytes(), from.tag().as_bytes(), to.tag().as_bytes()])
+            // "3": one file per sentence; entries keep the engine's marks of
+            // untranslated words.
+            digest(&[
+                b"3",
+                engine.as_bytes(),
+                from.tag().as_bytes(),
+                to.tag().as_bytes(),
+                sentence.as_bytes()
+            ])
         ))
     }
 }
@@ -69,25 +87,36 @@ impl Translator for SentenceCache<'_> {
 
     fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError> {
         let engine = self.inner.engine(from, to).unwrap_or_default();
-        let file = self.file(&engine, from, to);
-        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pair = known.entry((from, to)).or_insert_with(|| {
-            std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
-        });
-        let mut missing: Vec<String> = sentences.iter().filter(|s| !pair.contains_key(*s)).cloned().collect();
-        missing.sort();
-        missing.dedup();
-        self.asked.fetch_add(sentences.len(), Ordering::Relaxed);
-        if !missing.is_empty() {
-            let done = self.inner.translate(from, to, &missing)?;
-            self.translated.fetch_add(missing.len(), Ordering::Relaxed);
-            pair.extend(missing.into_iter().zip(done));
-            // A cache: a failed write only costs the work next time.
-            if let Ok(json) = serde_json::to_vec(&*pair) {
-                let _ = write_atomic(&file, &json);
+        let mut known: HashMap<&str, String> = HashMap::new();
+        let mut missing: Vec<&str> = Vec::new();
+        for sentence in sentences {
+            if known.contains_key(sentence.as_str()) || missing.contains(&sentence.as_str()) {
+                continue;
+            }
+            let file = self.file(&engine, from, to, sentence);
+            match std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<String>(&b).ok()) {
+                Some(done) => {
+                    known.insert(sentence, done);
+                }
+                None => missing.push(sentence),
             }
         }
-        Ok(sentences.iter().map(|s| pair[s].clone()).collect())
+        self.asked.fetch_add(sentences.len(), Ordering::Relaxed);
+        if !missing.is_empty() {
+            let asked: Vec<String> = missing.iter().map(|s| (*s).to_owned()).collect();
+            let done = self.inner.translate(from, to, &asked)?;
+            self.translated.fetch_add(missing.len(), Ordering::Relaxed);
+            for (sentence, done) in missing.into_iter().zip(done) {
+                // A cache: a failed write only costs the work next time.
+                if let Ok(json) = serde_json::to_vec(&done) {
+                    let _ = write_atomic(&self.file(&engine, from, to, sentence), &json);
+                }
+                known.insert(sentence, done);
+            }
+        }
+        let used = known.keys().map(|s| self.file(&engine, from, to, s)).filter(|f| f.is_file());
+        self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(used);
+        Ok(sentences.iter().map(|s| known[s.as_str()].clone()).collect())
     }
 }
 
@@ -195,5 +224,16 @@ mod tests {
         );
         assert_eq!(again.counts(), (3, 1), "only the new sentence was translated");
         assert_eq!(shout.0.load(Ordering::Relaxed), 3);
+        // One file per sentence, and each run says which it used (for deletion).
+        let files = |c: &SentenceCache| {
+            c.used()
+                .iter()
+                .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(std::fs::read_dir(data.path().join("cache/sentences")).expect("dir").count(), 3);
+        assert_eq!(first.used().len(), 2);
+        assert_eq!(again.used().len(), 2, "a b. and e f.");
+        assert_eq!(files(&first).iter().filter(|f| files(&again).contains(f)).count(), 1, "a b. in both");
     }
 }

@@ -109,7 +109,7 @@ impl Pipeline {
             let glossary = options.glossary.clone();
             let cues = transcript.cues.clone();
             let data_dir = self.config.data_dir.clone();
-            let (done, (asked, translated)) = tokio::task::spawn_blocking(move || {
+            let (done, (asked, translated), used) = tokio::task::spawn_blocking(move || {
                 // Sentence by sentence: after an edit only the changed ones are new.
                 let reuse = SentenceCache::new(&translators, &data_dir);
                 babelcast_translate::translate_cues(
@@ -120,10 +120,11 @@ impl Pipeline {
                     &glossary,
                     &CaptionProfile::default(),
                 )
-                .map(|done| (done, reuse.counts()))
+                .map(|done| (done, reuse.counts(), reuse.used()))
             })
             .await?
             .map_err(|e| StageFailure::from_error(&e))?;
+            self.use_cache_files("sentences", &video.id, &used).await?;
             sentences = json!({ "sentences": asked, "translated": translated });
             let translation = CachedTranslation {
                 cues: done.cues,
