@@ -45,19 +45,16 @@ impl Db {
     }
 }
 
+/// One video's use of one cache entry, recorded once.
+const USE_CACHED: &str =
+    "INSERT INTO cache_uses (key, video_id, path) VALUES ($1, $2, $3) ON CONFLICT (key, video_id) DO NOTHING";
+
 impl Db {
     /// Records that a video uses the cache entry `key` at `path` (found or made
     /// by one of its stages), so that deleting the video keeps the entries other
     /// videos use and removes the rest.
     pub async fn use_cached(&self, key: &str, video_id: &str, path: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO cache_uses (key, video_id, path) VALUES ($1, $2, $3) ON CONFLICT (key, video_id) DO NOTHING",
-        )
-        .bind(key)
-        .bind(video_id)
-        .bind(path)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(USE_CACHED).bind(key).bind(video_id).bind(path).execute(&self.pool).await?;
         Ok(())
     }
 

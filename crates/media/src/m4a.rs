@@ -168,7 +168,7 @@ impl M4a {
             return None;
         }
         let mdat_size = u32::try_from(data + 8).ok()?;
-        let mut out = Vec::with_capacity(self.bytes.len() + data - self.mdat.len().min(data));
+        let mut out = Vec::with_capacity(self.bytes.len() - self.mdat.len() + data);
         out.extend_from_slice(&self.bytes[..box_start]);
         out.extend_from_slice(&mdat_size.to_be_bytes());
         out.extend_from_slice(b"mdat");

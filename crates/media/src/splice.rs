@@ -130,13 +130,14 @@ pub fn splice_dub_track(
     // The previous track's frames, read from the file itself when it has the shape
     // ffmpeg gives a dub track (see `m4a`); else through ffmpeg, in ADTS framing.
     let in_place = M4a::parse(std::fs::read(previous).map_err(io_error(previous))?);
+    let mut previous_stream = match in_place {
+        Some(_) => Vec::new(),
+        None => extract_adts(ffmpeg, previous)?,
+    };
     // The first frame is the encoder's priming: frame f of the track is old[f + 1].
     let frames = match &in_place {
         Some(m4a) => m4a.len(),
-        None => {
-            let stream = extract_adts(ffmpeg, previous)?;
-            adts::frames(&stream).map_err(|e| unexpected(previous, e))?.len()
-        }
+        None => adts::frames(&previous_stream).map_err(|e| unexpected(previous, e))?.len(),
     }
     .saturating_sub(1) as u64;
 
@@ -154,10 +155,9 @@ pub fn splice_dub_track(
     }
     // A window to the track's end may change its length: that goes through ffmpeg.
     let in_place = in_place.filter(|_| windows.last().is_none_or(|w| w.replaced.end < frames));
-    let previous_stream = match in_place {
-        Some(_) => Vec::new(),
-        None => extract_adts(ffmpeg, previous)?,
-    };
+    if in_place.is_none() && previous_stream.is_empty() {
+        previous_stream = extract_adts(ffmpeg, previous)?;
+    }
     let old: Vec<&[u8]> = match &in_place {
         Some(m4a) => m4a.frames().collect(),
         None => adts::frames(&previous_stream).map_err(|e| unexpected(previous, e))?,

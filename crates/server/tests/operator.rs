@@ -30,8 +30,9 @@ async fn delete(server: &Server, id: &str, token: &str) -> u16 {
         .as_u16()
 }
 
-/// The speech clip over another picture: other content, so other cache keys.
-fn other_clip(dir: &Path) -> PathBuf {
+/// A reading (`speech`, a WAV) over another picture than the speech clip's:
+/// other content, so other cache keys.
+fn other_clip(dir: &Path, speech: &str) -> PathBuf {
     let path = dir.join("other.mp4");
     ffmpeg(&[
         "-f",
@@ -39,7 +40,7 @@ fn other_clip(dir: &Path) -> PathBuf {
         "-i",
         "testsrc=size=320x240:rate=25",
         "-i",
-        SPEECH_WAV,
+        speech,
         "-shortest",
         "-c:v",
         "libx264",
@@ -85,7 +86,7 @@ async fn a_video_deleted_while_a_stage_runs_leaves_nothing_and_the_worker_moves_
     assert_eq!(list["videos"], Value::Array(Vec::new()), "{list}");
 
     // The worker moves on to the next video, with content of its own.
-    let other = std::fs::read(other_clip(tmp.path())).expect("clip");
+    let other = std::fs::read(other_clip(tmp.path(), SPEECH_WAV)).expect("clip");
     let (status, body) = server.upload("other.mp4", other, Some(r#"{"language":"en"}"#), Some(TOKEN)).await;
     assert_eq!(status, 202, "{body}");
     let next = body["id"].as_str().expect("id").to_owned();
@@ -162,25 +163,10 @@ async fn a_deleted_videos_sentences_and_clips_go_and_another_videos_stay() {
     let server = Server::start(|_, _| {}).await;
     let tmp = tempfile::tempdir().expect("tmp");
     // Two readings of different text: their sentences and clips differ.
-    let other = tmp.path().join("other-text.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-i",
+    let other = other_clip(
+        tmp.path(),
         "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
-        "-shortest",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        other.to_str().expect("utf-8"),
-    ]);
+    );
     let mut ids = Vec::new();
     for clip in [speech_clip(tmp.path()), other] {
         let bytes = std::fs::read(&clip).expect("clip");

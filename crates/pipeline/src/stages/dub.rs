@@ -129,7 +129,7 @@ impl Pipeline {
                 out: cached_mp4.clone(),
             };
             let out_m4a = cached_m4a.clone();
-            let (asked, spoken, used, level, remixed_secs, qa) =
+            let (asked, spoken, used, level, remixed_secs, qa, summary) =
                 tokio::task::spawn_blocking(move || -> Result<_, StageFailure> {
                     std::fs::create_dir_all(out_m4a.parent().unwrap_or(Path::new(".")))?;
                     // The speech track is streamed to the file, never held whole.
@@ -190,19 +190,19 @@ impl Pipeline {
                     // The track's size pairs the QA file with its track in the
                     // video's folder (a later splice starts from that track).
                     let track_bytes = std::fs::metadata(&out_m4a)?.len();
+                    let summary = babelcast_voice::summary(&fits);
                     let qa = json!({
                         "voice": voice.name(), "mode": mode, "total_ms": total_ms, "gain_db": gain_db,
                         "revoiced_since_measure": revoiced, "track_bytes": track_bytes,
-                        "summary": babelcast_voice::summary(&fits), "cues": fits,
+                        "summary": summary, "cues": fits,
                     });
                     let level =
                         if matches!(level, babelcast_media::Level::Kept(_)) { "kept" } else { "measured" };
-                    Ok((asked, spoken, voice.used(), level, remixed_secs, qa))
+                    Ok((asked, spoken, voice.used(), level, remixed_secs, qa, summary))
                 })
                 .await??;
             // The download is written while the package takes the new track (two
             // ffmpeg runs over the whole track: side by side, nearly half the time).
-            let summary = qa_summary(&qa["summary"], &cached_qa)?;
             let writing = tokio::task::spawn_blocking(move || download.write());
             place(&cached_m4a, &m4a, Place::Copy)?;
             let published = self.publish_dub(video, to, fallback.as_deref(), &summary).await;
@@ -222,7 +222,8 @@ impl Pipeline {
         } else {
             let qa: serde_json::Value = serde_json::from_slice(&std::fs::read(&cached_qa)?)
                 .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
-            let summary = qa_summary(&qa["summary"], &cached_qa)?;
+            let summary: babelcast_voice::QaSummary = serde_json::from_value(qa["summary"].clone())
+                .map_err(|e| StageFailure::transient(format!("{}: {e}", cached_qa.display())))?;
             // Into the video's folder: the track copied, so its new modification
             // time tells the package to take it (a cached one may be older than
             // the track it replaces); the rest linked.
@@ -273,12 +274,6 @@ impl Pipeline {
         self.refresh_package(video).await?;
         Ok(())
     }
-}
-
-/// The QA summary in a dub's QA file (`path`, for the error).
-fn qa_summary(summary: &serde_json::Value, path: &Path) -> Result<babelcast_voice::QaSummary, StageFailure> {
-    serde_json::from_value(summary.clone())
-        .map_err(|e| StageFailure::transient(format!("{}: {e}", path.display())))
 }
 
 /// One language's MP4 download: the dub first, the original second, both

@@ -27,6 +27,14 @@ fn digest(parts: &[&[u8]]) -> String {
     hex::encode(hash.finalize())
 }
 
+/// The files in `used`, sorted, each once.
+fn each_once(used: &Mutex<Vec<PathBuf>>) -> Vec<PathBuf> {
+    let mut used = used.lock().map(|u| u.clone()).unwrap_or_default();
+    used.sort();
+    used.dedup();
+    used
+}
+
 /// Translations of single sentences by one engine for one language pair, one
 /// JSON string per sentence under `cache/sentences/` (not one file per pair: it
 /// would hold every video's text, be read whole for every translation, and lose
@@ -58,10 +66,7 @@ impl<'a> SentenceCache<'a> {
 
     /// The files of the sentences translated or found, each once.
     pub(crate) fn used(&self) -> Vec<PathBuf> {
-        let mut used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
-        used.sort();
-        used.dedup();
-        used
+        each_once(&self.used)
     }
 
     fn file(&self, engine: &str, from: Lang, to: Lang, sentence: &str) -> PathBuf {
@@ -88,33 +93,34 @@ impl Translator for SentenceCache<'_> {
     fn translate(&self, from: Lang, to: Lang, sentences: &[String]) -> Result<Vec<String>, TranslateError> {
         let engine = self.inner.engine(from, to).unwrap_or_default();
         let mut known: HashMap<&str, String> = HashMap::new();
-        let mut missing: Vec<&str> = Vec::new();
+        let mut missing: Vec<(&str, PathBuf)> = Vec::new();
+        let mut used = Vec::new();
         for sentence in sentences {
-            if known.contains_key(sentence.as_str()) || missing.contains(&sentence.as_str()) {
+            if known.contains_key(sentence.as_str()) || missing.iter().any(|(s, _)| s == sentence) {
                 continue;
             }
             let file = self.file(&engine, from, to, sentence);
             match std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<String>(&b).ok()) {
                 Some(done) => {
                     known.insert(sentence, done);
+                    used.push(file);
                 }
-                None => missing.push(sentence),
+                None => missing.push((sentence, file)),
             }
         }
         self.asked.fetch_add(sentences.len(), Ordering::Relaxed);
         if !missing.is_empty() {
-            let asked: Vec<String> = missing.iter().map(|s| (*s).to_owned()).collect();
+            let asked: Vec<String> = missing.iter().map(|(s, _)| (*s).to_owned()).collect();
             let done = self.inner.translate(from, to, &asked)?;
             self.translated.fetch_add(missing.len(), Ordering::Relaxed);
-            for (sentence, done) in missing.into_iter().zip(done) {
+            for ((sentence, file), done) in missing.into_iter().zip(done) {
                 // A cache: a failed write only costs the work next time.
-                if let Ok(json) = serde_json::to_vec(&done) {
-                    let _ = write_atomic(&self.file(&engine, from, to, sentence), &json);
+                if serde_json::to_vec(&done).is_ok_and(|json| write_atomic(&file, &json).is_ok()) {
+                    used.push(file);
                 }
                 known.insert(sentence, done);
             }
         }
-        let used = known.keys().map(|s| self.file(&engine, from, to, s)).filter(|f| f.is_file());
         self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(used);
         Ok(sentences.iter().map(|s| known[s.as_str()].clone()).collect())
     }
@@ -150,10 +156,7 @@ impl ClipCache {
     /// The clip files this run read or wrote (each once), so the video's use
     /// of them can be recorded.
     pub(crate) fn used(&self) -> Vec<PathBuf> {
-        let mut used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
-        used.sort();
-        used.dedup();
-        used
+        each_once(&self.used)
     }
 
     /// Where the clip of `text` at `speed` is kept.
