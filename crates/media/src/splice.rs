@@ -15,7 +15,9 @@
 //!   settled to what they were in the full mix; it is taken up to [`TAIL_MS`]
 //!   after the changed speech ends, by which time the ducking has released to
 //!   what it was without the change. Both ends of the splice fall where the new
-//!   and the previous mix are the same signal.
+//!   and the previous mix are the same signal. The pre-roll is mixed but not
+//!   encoded: the encoder starts [`ENCODE_LEAD_FRAMES`] before the first frame
+//!   replaced (the encode was most of a window's time).
 //! - The window's start is a whole number of samples at 48 kHz, at the speech's
 //!   rate and at the source's, so both inputs are seeked to exact samples and
 //!   resampled on the full mix's grid.
@@ -54,16 +56,28 @@ const TAIL_MS: u64 = 2000;
 const PREROLL_MS: u64 = 2000;
 /// Encoded, and thrown away, after the last replaced frame (the encoder's end).
 const RUNOUT_FRAMES: u64 = 8;
+/// Encoded, and thrown away, before the first replaced frame: a frame's
+/// transform overlaps the one before it, and the encoder's first frames after
+/// its priming spend their bits differently.
+const ENCODE_LEAD_FRAMES: u64 = 4;
 
 /// ffmpeg's options for a run whose stdout is its output: errors only, no progress.
 const QUIET: [&str; 6] = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
 
 /// A window mixed again, in frames of the track (frame `f` plays samples
-/// `f * 1024 .. (f + 1) * 1024`): `mixed` is encoded, `replaced` taken from it.
+/// `f * 1024 .. (f + 1) * 1024`): `mixed` is mixed, from its start to its end
+/// the part that is encoded, and `replaced` taken from that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Window {
     mixed: Range<u64>,
     replaced: Range<u64>,
+}
+
+impl Window {
+    /// The first frame encoded.
+    fn encoded_from(&self) -> u64 {
+        self.replaced.start.saturating_sub(ENCODE_LEAD_FRAMES).max(self.mixed.start)
+    }
 }
 
 /// The windows that cover the `changed` stretches of speech (milliseconds) in a
@@ -173,8 +187,11 @@ pub fn splice_dub_track(
             "-t".to_owned(),
             secs(window.mixed.end - window.mixed.start),
         ];
+        // The pre-roll only sets the filters' state: trimmed before the encoder.
+        let trim = (window.encoded_from() - window.mixed.start) * FRAME;
+        let graph = format!("{graph};[out]atrim=start_sample={trim},asetpts=N/SR/TB[encoded]");
         let call = mix_inputs(ffmpeg.call().args(QUIET), speech, reads_source.then_some(source), &seek)?
-            .args(["-filter_complex", &graph, "-map", "[out]"])
+            .args(["-filter_complex", &graph, "-map", "[encoded]"])
             .args(AAC)
             .args(["-f", "adts", "pipe:1"]);
         streams.push(run::read_all(call).map_err(|e| encode_error(speech, e))?);
@@ -188,8 +205,8 @@ pub fn splice_dub_track(
     let mut next = 0u64; // the next frame of the track still to be taken
     for (window, stream) in windows.iter().zip(&streams) {
         let new = adts::frames(stream).map_err(|e| unexpected(speech, e))?;
-        // Frame f of the track is new[f - mixed.start + 1].
-        let at = |f: u64| (f - window.mixed.start + 1) as usize;
+        // Frame f of the track is new[f - encoded_from + 1].
+        let at = |f: u64| (f - window.encoded_from() + 1) as usize;
         // From the track's start, the window's priming frame too.
         let first = if window.replaced.start == 0 { 0 } else { at(window.replaced.start) };
         let to_end = window.replaced.end == frames;
