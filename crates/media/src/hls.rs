@@ -178,6 +178,15 @@ pub struct Rates {
     pub average_bps: u64,
 }
 
+/// How a dub reached the package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repackaged {
+    /// Its rendition segmented again from the whole track.
+    Whole,
+    /// Only this many fragments of its rendition written again (a splice).
+    Fragments(usize),
+}
+
 /// A package folder on disk.
 #[derive(Debug, Clone)]
 pub struct Package {
@@ -545,14 +554,64 @@ impl Packager {
     /// [`Packager::add_audio`] for a dub track [`crate::dub_track`] wrote (48 kHz
     /// stereo AAC): copied, only cut, without probing it first (a dub after an
     /// edit is re-packaged in well under a second, and a probe is a tenth of it).
+    /// A track spliced after an edit ([`crate::splice_dub_track`]) replaces only
+    /// the fragments of its CMAF rendition that it changed ([`crate::fragments`]).
     pub fn add_dub(
         &self,
         package: &mut Package,
         language: Lang,
         file: &Path,
         progress: &mut dyn FnMut(f64),
-    ) -> Result<(), PackageError> {
-        self.add_audio_track(package, language, file, true, progress)
+    ) -> Result<Repackaged, PackageError> {
+        if let Some(fragments) = self.patch_dub(package, language, file)? {
+            return Ok(Repackaged::Fragments(fragments));
+        }
+        self.add_audio_track(package, language, file, true, progress)?;
+        Ok(Repackaged::Whole)
+    }
+
+    /// The dub rendition of `language` patched from `file`, when it is a copy of
+    /// a track like it: how many fragments were written again.
+    fn patch_dub(
+        &self,
+        package: &mut Package,
+        language: Lang,
+        file: &Path,
+    ) -> Result<Option<usize>, PackageError> {
+        let folder = format!("dub-{}", language.tag());
+        let uri = format!("{folder}/index.m3u8");
+        let Some(at) = package.state.audio.iter().position(|t| !t.original && t.uri == uri) else {
+            return Ok(None);
+        };
+        if package.state.segment_format != SegmentFormat::Cmaf {
+            return Ok(None);
+        }
+        let dir = package.dir.join(&folder);
+        let playlist = dir.join("index.m3u8");
+        let Ok(media) = read_media_playlist(&playlist) else { return Ok(None) };
+        // Segment names as ffmpeg wrote them: plain names inside the folder.
+        let plain = |uri: &str| !uri.is_empty() && !uri.contains(['/', '\\']) && uri != ".." && uri != ".";
+        if !media.segments.iter().all(|s| plain(&s.uri)) {
+            return Ok(None);
+        }
+        let segments: Vec<PathBuf> = media.segments.iter().map(|s| dir.join(&s.uri)).collect();
+        let Some(track) = crate::m4a::M4a::parse(std::fs::read(file).map_err(io_error(file))?) else {
+            return Ok(None);
+        };
+        let Some(rewritten) = crate::fragments::patch_rendition(&dir.join("init.mp4"), &segments, &track)
+            .map_err(io_error(&dir))?
+        else {
+            return Ok(None);
+        };
+        // The playlist stays as it was; its time says the rendition is the track's.
+        std::fs::File::options()
+            .write(true)
+            .open(&playlist)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+            .map_err(io_error(&playlist))?;
+        package.state.audio[at].rates = measure(&package.dir, &uri)?.0;
+        package.save()?;
+        Ok(Some(rewritten))
     }
 
     fn add_audio_track(

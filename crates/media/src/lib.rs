@@ -9,8 +9,10 @@
 //! [`probe`] runs the program through `babelcast-process`.
 
 pub mod adts;
+mod boxes;
 pub mod dash;
 pub mod ffprobe;
+mod fragments;
 pub mod hls;
 pub mod ladder;
 mod m4a;
@@ -23,7 +25,7 @@ pub mod splice;
 pub mod subtitles;
 pub mod thumbnails;
 
-pub use hls::{Package, PackageError, Packager};
+pub use hls::{Package, PackageError, Packager, Repackaged};
 pub use ladder::LadderConfig;
 pub use mix::{DubMode, Level, dub_track};
 pub use mp4::{Mp4Audio, Mp4Spec, Mp4Writer};

@@ -12,6 +12,8 @@
 
 use std::ops::Range;
 
+use crate::boxes::{boxes, find, u32_at, u64_at};
+
 /// A one-track `.m4a` held in memory, with where its tables and samples are.
 pub(crate) struct M4a {
     bytes: Vec<u8>,
@@ -24,45 +26,8 @@ pub(crate) struct M4a {
     /// The samples of each chunk, from `stsc`.
     chunk_samples: Vec<u32>,
     samples: Vec<Range<usize>>,
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// Boxes by type, each with the range of its content.
-type Boxes = Vec<([u8; 4], Range<usize>)>;
-
-/// The boxes in `b[range]`.
-fn boxes(b: &[u8], range: Range<usize>) -> Option<Boxes> {
-    let mut out = Vec::new();
-    let mut at = range.start;
-    while at < range.end {
-        let size = u32_at(b, at)? as usize;
-        let kind: [u8; 4] = b.get(at + 4..at + 8)?.try_into().ok()?;
-        let (size, header) = match size {
-            1 => (usize::try_from(u64_at(b, at + 8)?).ok()?, 16),
-            0 => (range.end - at, 8),
-            n => (n, 8),
-        };
-        if size < header || at + size > range.end {
-            return None;
-        }
-        out.push((kind, at + header..at + size));
-        at += size;
-    }
-    Some(out)
-}
-
-/// The content of the one box of this type in `list` (none, or several: `None`).
-fn find(list: &Boxes, kind: &[u8; 4]) -> Option<Range<usize>> {
-    let mut found = list.iter().filter(|(k, _)| k == kind);
-    let first = found.next()?.1.clone();
-    found.next().is_none().then_some(first)
+    /// The content of `stsd`: the codec and its configuration.
+    description: Range<usize>,
 }
 
 impl M4a {
@@ -79,6 +44,7 @@ impl M4a {
         let minf = find(&boxes(&bytes, mdia)?, b"minf")?;
         let stbl = boxes(&bytes, find(&boxes(&bytes, minf)?, b"stbl")?)?;
 
+        let description = find(&stbl, b"stsd")?;
         // stsz: version and flags, one size for all (0: a table), count, table.
         let stsz = find(&stbl, b"stsz")?;
         let count = u32_at(&bytes, stsz.start + 8)? as usize;
@@ -143,6 +109,7 @@ impl M4a {
             wide_offsets,
             chunk_samples,
             samples,
+            description,
         })
     }
 
@@ -153,6 +120,12 @@ impl M4a {
 
     pub(crate) fn len(&self) -> usize {
         self.samples.len()
+    }
+
+    /// The track's sample description (`stsd`'s content): its codec and the
+    /// codec's configuration.
+    pub(crate) fn description(&self) -> &[u8] {
+        &self.bytes[self.description.clone()]
     }
 
     /// The file with these frames (as many as it has) in place of its own, or

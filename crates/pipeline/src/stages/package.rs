@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use babelcast_core::{Lang, Transcript, VideoId, subtitle};
 use babelcast_jobs::Video;
-use babelcast_media::{Package, Packager};
+use babelcast_media::{Package, Packager, Repackaged};
 use babelcast_store::CaptionFormat;
 use babelcast_store::remote::Scope;
 use serde_json::json;
@@ -92,18 +92,24 @@ impl Pipeline {
                 );
                 let mut p = package.clone();
                 let result = tokio::task::spawn_blocking(move || {
-                    packager.add_dub(&mut p, lang, &m4a, &mut |_| {}).map(|()| p)
+                    packager.add_dub(&mut p, lang, &m4a, &mut |_| {}).map(|how| (p, how))
                 })
                 .await?;
-                package = result?;
+                let how;
+                (package, how) = result?;
                 added.push(format!("audio {lang}"));
+                // After a splice, the fragments of the rendition written again.
+                let fragments = match how {
+                    Repackaged::Fragments(n) => json!(n),
+                    Repackaged::Whole => json!(null),
+                };
                 self.db
                     .add_event(
                         &video.id,
                         "dub_published",
                         None,
                         &format!("the {} dub is in the master playlist", lang.name()),
-                        Some(json!({ "language": lang.tag() })),
+                        Some(json!({ "language": lang.tag(), "fragments": fragments })),
                     )
                     .await?;
             }

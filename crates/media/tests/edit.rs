@@ -1,0 +1,204 @@
+//! After an edit, a spliced dub track reaches the package by rewriting only the
+//! fragments of its rendition that changed, and the result is byte for byte what
+//! segmenting the whole track again gives; a track that is not a splice of the
+//! packaged one is segmented whole.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use babelcast_core::{Lang, MediaFacts};
+use babelcast_media::ladder::{Rung, SegmentFormat};
+use babelcast_media::{DubMode, LadderConfig, Level, Package, Packager, Prober, Repackaged};
+use babelcast_process::Program;
+
+const VOICES: &str = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-";
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed (scripts/setup.sh)");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn utf8(p: &Path) -> &str {
+    p.to_str().expect("utf-8")
+}
+
+fn probe(path: &Path) -> MediaFacts {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path)).expect("probes")
+}
+
+/// 24 s of dub speech at 22.05 kHz: a reader from 1 s and the clip `second` at 12 s.
+fn speech(dir: &Path, name: &str, second: &str) -> PathBuf {
+    let out = dir.join(name);
+    ffmpeg(&[
+        "-i",
+        &format!("{VOICES}0870.wav"),
+        "-i",
+        &format!("{VOICES}{second}.wav"),
+        "-filter_complex",
+        "[0:a]adelay=1000,apad[a];[1:a]adelay=12000,apad[b];[a][b]amix=inputs=2:normalize=0,atrim=0:24,aresample=22050",
+        "-ac",
+        "1",
+        utf8(&out),
+    ]);
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// The files of a folder, by name, with their bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_would() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let source = dir.join("talk.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=220:sample_rate=48000",
+        "-t",
+        "24",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        utf8(&source),
+    ]);
+    let facts = probe(&source);
+    let config = LadderConfig {
+        rungs: vec![Rung { height: 180, bitrate_kbps: 300, max_kbps: 400 }],
+        preset: "ultrafast".into(),
+        segment_secs: 4,
+        audio_kbps: 64,
+        segments: SegmentFormat::Cmaf,
+    };
+    let ffmpeg_program = Program::ffmpeg();
+    let packager = Packager::new(ffmpeg_program.clone(), Program::ffprobe(), config);
+    let en = Lang::from_metadata("en").expect("en");
+    let es = Lang::from_metadata("es").expect("es");
+    let out = dir.join("pkg");
+    let mut package = packager.encode(&source, &facts, &out, Some(en), &mut |_| {}).expect("encodes");
+
+    // The dub, and the same dub with the clip at 12 s spoken otherwise, spliced.
+    let (before, after) = (speech(dir, "before.wav", "0880"), speech(dir, "after.wav", "0930"));
+    let previous = dir.join("previous.m4a");
+    let gain = babelcast_media::dub_track(
+        &ffmpeg_program,
+        &source,
+        &facts,
+        &before,
+        DubMode::Duck,
+        Level::Kept(2.0),
+        &previous,
+    )
+    .expect("dub");
+    let spliced = dir.join("spliced.m4a");
+    babelcast_media::splice_dub_track(
+        &ffmpeg_program,
+        &source,
+        &facts,
+        (&after, 22_050),
+        DubMode::Duck,
+        gain,
+        &previous,
+        std::slice::from_ref(&(12_000..15_290)),
+        &spliced,
+    )
+    .expect("splice")
+    .expect("a window");
+
+    assert_eq!(packager.add_dub(&mut package, es, &previous, &mut |_| {}).expect("dub"), Repackaged::Whole);
+    let rendition = out.join("dub-es");
+    let old = files(&rendition);
+    // What segmenting the spliced track whole gives, in a copy of the package.
+    let whole = dir.join("whole");
+    copy_dir(&out, &whole);
+    let mut reference = Package::open(&whole).expect("opens");
+    packager.add_audio(&mut reference, es, &spliced, &mut |_| {}).expect("whole");
+
+    let how = packager.add_dub(&mut package, es, &spliced, &mut |_| {}).expect("patched");
+    let new = files(&rendition);
+    let expected = files(&whole.join("dub-es"));
+    assert_eq!(
+        new.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        expected.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((name, ours), (_, theirs)) in new.iter().zip(&expected) {
+        if name == "init.mp4" {
+            // Kept as it was: a fresh segmenting differs only in the bit rates
+            // the sample description declares (informational; players go by the
+            // playlists' measured rates), inside `stsd`.
+            let stsd = ours.windows(4).position(|w| w == b"stsd").expect("stsd") - 4;
+            let size = u32::from_be_bytes(ours[stsd..stsd + 4].try_into().expect("4 bytes")) as usize;
+            let differ: Vec<usize> = (0..ours.len()).filter(|&i| ours.get(i) != theirs.get(i)).collect();
+            assert!(ours.len() == theirs.len() && differ.len() <= 12, "{name}: {differ:?}");
+            assert!(
+                differ.iter().all(|i| (stsd..stsd + size).contains(i)),
+                "{name}: {differ:?} outside stsd"
+            );
+            continue;
+        }
+        let first = (0..ours.len()).find(|&i| ours.get(i) != theirs.get(i));
+        assert!(
+            ours == theirs,
+            "{name}: differs from byte {first:?} ({} bytes patched, {})",
+            ours.len(),
+            theirs.len()
+        );
+    }
+    // Only the fragments around 12-17 s (4 s each) changed.
+    let changed: Vec<&str> =
+        old.iter().zip(&new).filter(|(a, b)| a.1 != b.1).map(|(a, _)| a.0.as_str()).collect();
+    assert_eq!(how, Repackaged::Fragments(changed.len()));
+    assert!((1..=3).contains(&changed.len()), "{changed:?}");
+    assert!(changed.iter().all(|n| n.ends_with(".m4s")), "{changed:?}");
+    // The bit rates in the master are the new segments'.
+    assert_eq!(package.state().audio, reference.state().audio);
+    assert_eq!(
+        std::fs::read_to_string(out.join("master.m3u8")).expect("master"),
+        std::fs::read_to_string(whole.join("master.m3u8")).expect("master")
+    );
+
+    // A track that is not a splice of the packaged one (another length) is
+    // segmented whole.
+    let shorter = dir.join("shorter.m4a");
+    ffmpeg(&["-i", utf8(&spliced), "-t", "20", "-c", "copy", utf8(&shorter)]);
+    assert_eq!(packager.add_dub(&mut package, es, &shorter, &mut |_| {}).expect("whole"), Repackaged::Whole);
+}
