@@ -61,3 +61,160 @@ pub(crate) fn whole(b: &[u8], content: &Range<usize>) -> Option<Range<usize>> {
     let start = content.start.checked_sub(8)?;
     (u32_at(b, start)? as usize == content.len() + 8).then_some(start..content.end)
 }
+
+/// Where one track's samples are, from its sample table (`stbl`): the tables
+/// as read, and where the size and offset entries sit (to be patched).
+#[derive(Debug, Clone)]
+pub(crate) struct SampleTable {
+    /// The first `stsz` entry (one u32 per sample).
+    pub sizes_at: usize,
+    /// The first `stco` (u32) or `co64` (u64) entry, one per chunk.
+    pub offsets_at: usize,
+    pub wide_offsets: bool,
+    /// Each sample's size.
+    pub sizes: Vec<u32>,
+    /// Each chunk's offset in the file, and its number of samples.
+    pub chunks: Vec<(u64, u32)>,
+    /// Each sample's decoding time, in the track's time scale (from `stts`).
+    pub times: Vec<u64>,
+    /// The content of `stsd` and of `stts`.
+    pub description: Range<usize>,
+    pub timing: Range<usize>,
+}
+
+impl SampleTable {
+    /// The table in `b[stbl]` (the content of an `stbl` box), if it lists every
+    /// sample's size (no one size for all).
+    pub(crate) fn parse(b: &[u8], stbl: Range<usize>) -> Option<SampleTable> {
+        let stbl = boxes(b, stbl)?;
+        let description = find(&stbl, b"stsd")?;
+        // stsz: version and flags, one size for all (0: a table), count, table.
+        let stsz = find(&stbl, b"stsz")?;
+        let count = u32_at(b, stsz.start + 8)? as usize;
+        if u32_at(b, stsz.start + 4)? != 0 || stsz.len() != 12 + 4 * count {
+            return None;
+        }
+        let sizes_at = stsz.start + 12;
+        let sizes = (0..count).map(|k| u32_at(b, sizes_at + 4 * k)).collect::<Option<Vec<u32>>>()?;
+        let (offsets, wide_offsets) = match (find(&stbl, b"stco"), find(&stbl, b"co64")) {
+            (Some(stco), None) => (stco, false),
+            (None, Some(co64)) => (co64, true),
+            _ => return None,
+        };
+        let chunks = u32_at(b, offsets.start + 4)? as usize;
+        let width = if wide_offsets { 8 } else { 4 };
+        if offsets.len() != 8 + width * chunks {
+            return None;
+        }
+        // stsc: runs of (first chunk, samples per chunk, description).
+        let stsc = find(&stbl, b"stsc")?;
+        let runs = u32_at(b, stsc.start + 4)? as usize;
+        if stsc.len() != 8 + 12 * runs {
+            return None;
+        }
+        let mut per_chunk = Vec::with_capacity(chunks);
+        for r in 0..runs {
+            let first = u32_at(b, stsc.start + 8 + 12 * r)? as usize;
+            let n = u32_at(b, stsc.start + 12 + 12 * r)?;
+            let next = match r + 1 < runs {
+                true => u32_at(b, stsc.start + 8 + 12 * (r + 1))? as usize,
+                false => chunks + 1,
+            };
+            if first != per_chunk.len() + 1 || next <= first {
+                return None;
+            }
+            per_chunk.extend(std::iter::repeat_n(n, next - first));
+        }
+        if per_chunk.len() != chunks || per_chunk.iter().map(|&n| n as usize).sum::<usize>() != count {
+            return None;
+        }
+        let offsets_at = offsets.start + 8;
+        let chunks = per_chunk
+            .iter()
+            .enumerate()
+            .map(|(c, &n)| {
+                let at = offsets_at + width * c;
+                let offset = if wide_offsets { u64_at(b, at)? } else { u64::from(u32_at(b, at)?) };
+                Some((offset, n))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        // stts: runs of (samples, duration).
+        let timing = find(&stbl, b"stts")?;
+        let runs = u32_at(b, timing.start + 4)? as usize;
+        if timing.len() != 8 + 8 * runs {
+            return None;
+        }
+        let mut times = Vec::with_capacity(count);
+        let mut t = 0u64;
+        for r in 0..runs {
+            let n = u32_at(b, timing.start + 8 + 8 * r)?;
+            let delta = u64::from(u32_at(b, timing.start + 12 + 8 * r)?);
+            for _ in 0..n {
+                times.push(t);
+                t += delta;
+            }
+        }
+        (times.len() == count).then_some(SampleTable {
+            sizes_at,
+            offsets_at,
+            wide_offsets,
+            sizes,
+            chunks,
+            times,
+            description,
+            timing,
+        })
+    }
+}
+
+/// A sample description (`stsd`'s content) with what a muxer fills in on its
+/// own zeroed: an MPEG-4 audio entry's stream id and declared bit rates (in
+/// `esds` and `btrt`). Two tracks with the same result hold the same codec in
+/// the same configuration. `None` if the description is not one such entry.
+pub(crate) fn codec_of(stsd: &[u8]) -> Option<Vec<u8>> {
+    let mut out = stsd.to_vec();
+    let entries = boxes(stsd, 8..stsd.len())?;
+    let [(kind, entry)] = entries.as_slice() else { return None };
+    if kind != b"mp4a" {
+        return None;
+    }
+    // The audio sample entry's 28 bytes, then its boxes.
+    for (kind, content) in boxes(stsd, entry.start + 28..entry.end)? {
+        match &kind {
+            b"btrt" if content.len() == 12 => out[content].fill(0),
+            b"esds" => {
+                // ES descriptor (3): its id; in it the decoder config (4): its
+                // buffer size and bit rates, after the object and stream types.
+                let mut at = content.start + 4;
+                let descriptor = |at: &mut usize| -> Option<u8> {
+                    let tag = *stsd.get(*at)?;
+                    *at += 1;
+                    for _ in 0..4 {
+                        let byte = *stsd.get(*at)?;
+                        *at += 1;
+                        if byte & 0x80 == 0 {
+                            break;
+                        }
+                    }
+                    Some(tag)
+                };
+                if descriptor(&mut at)? != 3 {
+                    return None;
+                }
+                out.get_mut(at..at + 2)?.fill(0);
+                let flags = *stsd.get(at + 2)?;
+                at += 3;
+                at += 2 * usize::from(flags & 0x80 != 0) + 2 * usize::from(flags & 0x20 != 0);
+                if flags & 0x40 != 0 {
+                    at += 1 + usize::from(*stsd.get(at)?);
+                }
+                if descriptor(&mut at)? != 4 {
+                    return None;
+                }
+                out.get_mut(at + 2..at + 13)?.fill(0);
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use babelcast_store::write_atomic;
 
-use crate::boxes::{boxes, find, find_path, put_u32, u32_at, whole};
+use crate::boxes::{boxes, codec_of, find, find_path, put_u32, u32_at, whole};
 use crate::m4a::M4a;
 
 /// Where a fragment keeps its sample sizes.
@@ -198,7 +198,8 @@ pub(crate) fn patch_rendition(init: &Path, segments: &[PathBuf], track: &M4a) ->
     let init_bytes = std::fs::read(init)?;
     let stsd =
         find_path(&init_bytes, 0..init_bytes.len(), &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"]);
-    if stsd.is_none_or(|stsd| &init_bytes[stsd] != track.description()) {
+    let codec = stsd.and_then(|stsd| codec_of(&init_bytes[stsd]));
+    if codec.is_none() || codec != codec_of(track.description()) {
         return Ok(None);
     }
     let mut fragments = Vec::with_capacity(segments.len());

@@ -18,6 +18,7 @@ pub mod ladder;
 mod m4a;
 pub mod mix;
 pub mod mp4;
+mod mp4_edit;
 pub mod probe;
 pub mod proxy;
 mod run;

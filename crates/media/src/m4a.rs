@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use crate::boxes::{boxes, find, u32_at, u64_at};
+use crate::boxes::{SampleTable, boxes, find, u32_at};
 
 /// A one-track `.m4a` held in memory, with where its tables and samples are.
 pub(crate) struct M4a {
@@ -26,8 +26,9 @@ pub(crate) struct M4a {
     /// The samples of each chunk, from `stsc`.
     chunk_samples: Vec<u32>,
     samples: Vec<Range<usize>>,
-    /// The content of `stsd`: the codec and its configuration.
+    /// The content of `stsd` (the codec and its configuration) and of `stts`.
     description: Range<usize>,
+    timing: Range<usize>,
 }
 
 impl M4a {
@@ -42,61 +43,17 @@ impl M4a {
         let trak = find(&boxes(&bytes, moov)?, b"trak")?;
         let mdia = find(&boxes(&bytes, trak)?, b"mdia")?;
         let minf = find(&boxes(&bytes, mdia)?, b"minf")?;
-        let stbl = boxes(&bytes, find(&boxes(&bytes, minf)?, b"stbl")?)?;
-
-        let description = find(&stbl, b"stsd")?;
-        // stsz: version and flags, one size for all (0: a table), count, table.
-        let stsz = find(&stbl, b"stsz")?;
-        let count = u32_at(&bytes, stsz.start + 8)? as usize;
-        if u32_at(&bytes, stsz.start + 4)? != 0 || stsz.len() != 12 + 4 * count {
-            return None;
-        }
-        let sizes_at = stsz.start + 12;
-        let (offsets, wide_offsets) = match (find(&stbl, b"stco"), find(&stbl, b"co64")) {
-            (Some(stco), None) => (stco, false),
-            (None, Some(co64)) => (co64, true),
-            _ => return None,
-        };
-        let chunks = u32_at(&bytes, offsets.start + 4)? as usize;
-        let width = if wide_offsets { 8 } else { 4 };
-        if offsets.len() != 8 + width * chunks {
-            return None;
-        }
-        // stsc: runs of (first chunk, samples per chunk, description).
-        let stsc = find(&stbl, b"stsc")?;
-        let runs = u32_at(&bytes, stsc.start + 4)? as usize;
-        if stsc.len() != 8 + 12 * runs {
-            return None;
-        }
-        let mut chunk_samples = Vec::with_capacity(chunks);
-        for r in 0..runs {
-            let first = u32_at(&bytes, stsc.start + 8 + 12 * r)? as usize;
-            let per_chunk = u32_at(&bytes, stsc.start + 12 + 12 * r)?;
-            let next = match r + 1 < runs {
-                true => u32_at(&bytes, stsc.start + 8 + 12 * (r + 1))? as usize,
-                false => chunks + 1,
-            };
-            if first != chunk_samples.len() + 1 || next <= first {
-                return None;
-            }
-            chunk_samples.extend(std::iter::repeat_n(per_chunk, next - first));
-        }
-        if chunk_samples.len() != chunks || chunk_samples.iter().map(|&n| n as usize).sum::<usize>() != count
-        {
-            return None;
-        }
+        let table = SampleTable::parse(&bytes, find(&boxes(&bytes, minf)?, b"stbl")?)?;
         // The samples, which must fill the mdat in order (as ffmpeg writes one track).
-        let mut samples = Vec::with_capacity(count);
+        let mut samples = Vec::with_capacity(table.sizes.len());
         let mut expected = mdat.start;
-        for (c, &n) in chunk_samples.iter().enumerate() {
-            let at = offsets.start + 8 + width * c;
-            let offset =
-                if wide_offsets { u64_at(&bytes, at)? as usize } else { u32_at(&bytes, at)? as usize };
-            if offset != expected {
+        let mut sizes = table.sizes.iter();
+        for &(offset, n) in &table.chunks {
+            if offset != expected as u64 {
                 return None;
             }
             for _ in 0..n {
-                let size = u32_at(&bytes, sizes_at + 4 * samples.len())? as usize;
+                let size = *sizes.next()? as usize;
                 samples.push(expected..expected + size);
                 expected += size;
             }
@@ -104,12 +61,13 @@ impl M4a {
         (expected == mdat.end).then_some(M4a {
             bytes,
             mdat,
-            sizes_at,
-            offsets_at: offsets.start + 8,
-            wide_offsets,
-            chunk_samples,
+            sizes_at: table.sizes_at,
+            offsets_at: table.offsets_at,
+            wide_offsets: table.wide_offsets,
+            chunk_samples: table.chunks.iter().map(|c| c.1).collect(),
             samples,
-            description,
+            description: table.description,
+            timing: table.timing,
         })
     }
 
@@ -126,6 +84,11 @@ impl M4a {
     /// codec's configuration.
     pub(crate) fn description(&self) -> &[u8] {
         &self.bytes[self.description.clone()]
+    }
+
+    /// The track's sample times (`stts`'s content).
+    pub(crate) fn timing(&self) -> &[u8] {
+        &self.bytes[self.timing.clone()]
     }
 
     /// The file with these frames (as many as it has) in place of its own, or

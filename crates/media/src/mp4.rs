@@ -125,16 +125,8 @@ impl Mp4Writer {
                 }
             }
         }
-        let mut subtitle_inputs = Vec::new();
-        for (k, (lang, cues)) in spec.subtitles.iter().enumerate() {
-            let file = scratch.path().join(format!("{k}.srt"));
-            std::fs::write(&file, srt::write(cues)).map_err(io_error(&file))?;
-            call = call
-                .args(["-f", "srt", "-protocol_whitelist", "file", "-i"])
-                .arg(file_url(&file).map_err(io_error(&file))?);
-            subtitle_inputs.push((inputs, *lang));
-            inputs += 1;
-        }
+        let subtitle_inputs;
+        (call, subtitle_inputs) = caption_inputs(call, &spec.subtitles, scratch.path(), inputs)?;
 
         let encode_video = spec.burn_in.is_some() || !COPYABLE_VIDEO.contains(&video.codec.as_str());
         match &spec.burn_in {
@@ -179,24 +171,85 @@ impl Mp4Writer {
             }
             call = call.arg(format!("-disposition:a:{k}")).arg(if k == 0 { "default" } else { "0" });
         }
-        for (k, (input, lang)) in subtitle_inputs.iter().enumerate() {
-            call = call
-                .args(["-map", &format!("{input}:0")])
-                .arg(format!("-metadata:s:s:{k}"))
-                .arg(format!("language={}", lang.iso639_2()))
-                .arg(format!("-metadata:s:s:{k}"))
-                .arg(format!("title={}", lang.name()))
-                .arg(format!("-disposition:s:{k}"))
-                .arg("0");
-        }
-        if !subtitle_inputs.is_empty() {
-            call = call.args(["-c:s", "mov_text"]);
-        }
-        call = call
+        call = caption_outputs(call, &subtitle_inputs)
             .args(["-map_metadata", "-1", "-map_chapters", "-1", "-movflags", "+faststart", "-f", "mp4"])
             .arg(partial.path());
         let duration = spec.facts.duration_secs.or(video.duration_secs);
         run::with_progress(call, duration, progress).map_err(|e| encode_error(spec.source, e))?;
         partial.publish().map_err(io_error(out))
     }
+
+    /// Writes `spec`'s MP4 to `out` from `previous`, the MP4 of the same video
+    /// before an edit, when the edit changed only its dub track by a splice (the
+    /// first audio track, [`Mp4Audio::Dub`]) and its captions: the picture and
+    /// the original audio are carried over as they are ([`crate::mp4_edit`]).
+    /// Returns `false`, nothing written, when `previous` is not such a file; a
+    /// full [`Mp4Writer::write`] is then needed.
+    pub fn write_edited(
+        &self,
+        spec: &Mp4Spec<'_>,
+        previous: &Path,
+        out: &Path,
+    ) -> Result<bool, PackageError> {
+        let Some(Mp4Audio::Dub { path: dub, .. }) = spec.audio.first() else { return Ok(false) };
+        if spec.burn_in.is_some() {
+            return Ok(false);
+        }
+        let Some(track) = crate::m4a::M4a::parse(std::fs::read(dub).map_err(io_error(dub))?) else {
+            return Ok(false);
+        };
+        // The caption tracks' samples, as ffmpeg makes them from these cues.
+        let Some(captions) = spec
+            .subtitles
+            .iter()
+            .map(|(_, cues)| crate::mp4_edit::mov_text(cues))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(false);
+        };
+        let partial = StagedFile::new(out, ".mp4").map_err(io_error(out))?;
+        if !crate::mp4_edit::rewrite(previous, &track, &captions, partial.path())
+            .map_err(io_error(previous))?
+        {
+            return Ok(false);
+        }
+        partial.publish().map_err(io_error(out))?;
+        Ok(true)
+    }
+}
+
+/// Writes each caption track as SRT into `scratch` and adds it to `call` as an
+/// input, numbered from `first`: the inputs' numbers and languages.
+fn caption_inputs(
+    mut call: babelcast_process::Call,
+    subtitles: &[(Lang, Vec<Cue>)],
+    scratch: &Path,
+    first: usize,
+) -> Result<(babelcast_process::Call, Vec<(usize, Lang)>), PackageError> {
+    let mut inputs = Vec::new();
+    for (k, (lang, cues)) in subtitles.iter().enumerate() {
+        let file = scratch.join(format!("{k}.srt"));
+        std::fs::write(&file, srt::write(cues)).map_err(io_error(&file))?;
+        call = call
+            .args(["-f", "srt", "-protocol_whitelist", "file", "-i"])
+            .arg(file_url(&file).map_err(io_error(&file))?);
+        inputs.push((first + k, *lang));
+    }
+    Ok((call, inputs))
+}
+
+/// The caption tracks' output options: each input mapped as a `mov_text` track
+/// tagged with its language, none shown by default.
+fn caption_outputs(mut call: babelcast_process::Call, inputs: &[(usize, Lang)]) -> babelcast_process::Call {
+    for (k, (input, lang)) in inputs.iter().enumerate() {
+        call = call
+            .args(["-map", &format!("{input}:0")])
+            .arg(format!("-metadata:s:s:{k}"))
+            .arg(format!("language={}", lang.iso639_2()))
+            .arg(format!("-metadata:s:s:{k}"))
+            .arg(format!("title={}", lang.name()))
+            .arg(format!("-disposition:s:{k}"))
+            .arg("0");
+    }
+    if inputs.is_empty() { call } else { call.args(["-c:s", "mov_text"]) }
 }

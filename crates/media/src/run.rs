@@ -41,6 +41,9 @@ pub(crate) fn untrusted_input(call: Call, path: &Path) -> std::io::Result<Call> 
 
 /// The options every ffmpeg run starts with: no stdin, quiet stderr (errors only, so
 /// its tail is the reason), progress on stdout.
+/// ffmpeg's options for a run whose stdout is its output: errors only, no progress.
+pub(crate) const QUIET: [&str; 6] = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
+
 pub(crate) const QUIET_WITH_PROGRESS: [&str; 8] =
     ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-progress", "pipe:1", "-y"];
 

@@ -36,10 +36,11 @@ use babelcast_core::MediaFacts;
 use babelcast_process::Program;
 use babelcast_store::StagedFile;
 
+use crate::adts;
 use crate::hls::{PackageError, encode_error, io_error};
 use crate::m4a::M4a;
 use crate::mix::{AAC, DubMode, levelled, mix_graph, mix_inputs};
-use crate::{adts, run};
+use crate::run::{self, QUIET};
 
 /// Samples per AAC frame, and the dub's sample rate.
 const FRAME: u64 = 1024;
@@ -60,9 +61,6 @@ const RUNOUT_FRAMES: u64 = 8;
 /// transform overlaps the one before it, and the encoder's first frames after
 /// its priming spend their bits differently.
 const ENCODE_LEAD_FRAMES: u64 = 4;
-
-/// ffmpeg's options for a run whose stdout is its output: errors only, no progress.
-const QUIET: [&str; 6] = ["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"];
 
 /// A window mixed again, in frames of the track (frame `f` plays samples
 /// `f * 1024 .. (f + 1) * 1024`): `mixed` is mixed, from its start to its end

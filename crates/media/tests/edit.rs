@@ -1,15 +1,18 @@
 //! After an edit, a spliced dub track reaches the package by rewriting only the
 //! fragments of its rendition that changed, and the result is byte for byte what
-//! segmenting the whole track again gives; a track that is not a splice of the
-//! packaged one is segmented whole.
+//! segmenting the whole track again gives; the language's MP4 is made from the
+//! previous one, and holds what a full write holds. A track that is not a splice
+//! of the previous one is packaged, and its MP4 written, whole.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use babelcast_core::{Lang, MediaFacts};
+use babelcast_core::{Cue, Lang, MediaFacts, Millis};
 use babelcast_media::ladder::{Rung, SegmentFormat};
-use babelcast_media::{DubMode, LadderConfig, Level, Package, Packager, Prober, Repackaged};
+use babelcast_media::{
+    DubMode, LadderConfig, Level, Mp4Audio, Mp4Spec, Mp4Writer, Package, Packager, Prober, Repackaged,
+};
 use babelcast_process::Program;
 
 const VOICES: &str = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-";
@@ -75,10 +78,16 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-#[test]
-fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_would() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
+/// A 24 s video (B-frames, so the picture has an edit list), its dub, and the
+/// dub with the clip at 12 s spoken otherwise, spliced.
+struct Edited {
+    source: PathBuf,
+    facts: MediaFacts,
+    previous: PathBuf,
+    spliced: PathBuf,
+}
+
+fn edited(dir: &Path) -> Edited {
     let source = dir.join("talk.mp4");
     ffmpeg(&[
         "-f",
@@ -94,7 +103,7 @@ fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_woul
         "-c:v",
         "libx264",
         "-preset",
-        "ultrafast",
+        "veryfast",
         "-pix_fmt",
         "yuv420p",
         "-c:a",
@@ -102,21 +111,7 @@ fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_woul
         utf8(&source),
     ]);
     let facts = probe(&source);
-    let config = LadderConfig {
-        rungs: vec![Rung { height: 180, bitrate_kbps: 300, max_kbps: 400 }],
-        preset: "ultrafast".into(),
-        segment_secs: 4,
-        audio_kbps: 64,
-        segments: SegmentFormat::Cmaf,
-    };
     let ffmpeg_program = Program::ffmpeg();
-    let packager = Packager::new(ffmpeg_program.clone(), Program::ffprobe(), config);
-    let en = Lang::from_metadata("en").expect("en");
-    let es = Lang::from_metadata("es").expect("es");
-    let out = dir.join("pkg");
-    let mut package = packager.encode(&source, &facts, &out, Some(en), &mut |_| {}).expect("encodes");
-
-    // The dub, and the same dub with the clip at 12 s spoken otherwise, spliced.
     let (before, after) = (speech(dir, "before.wav", "0880"), speech(dir, "after.wav", "0930"));
     let previous = dir.join("previous.m4a");
     let gain = babelcast_media::dub_track(
@@ -143,6 +138,25 @@ fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_woul
     )
     .expect("splice")
     .expect("a window");
+    Edited { source, facts, previous, spliced }
+}
+
+#[test]
+fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_would() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let Edited { source, facts, previous, spliced } = edited(dir);
+    let config = LadderConfig {
+        rungs: vec![Rung { height: 180, bitrate_kbps: 300, max_kbps: 400 }],
+        preset: "ultrafast".into(),
+        segment_secs: 4,
+        audio_kbps: 64,
+        segments: SegmentFormat::Cmaf,
+    };
+    let packager = Packager::new(Program::ffmpeg(), Program::ffprobe(), config);
+    let (en, es) = (Lang::from_metadata("en").expect("en"), Lang::from_metadata("es").expect("es"));
+    let out = dir.join("pkg");
+    let mut package = packager.encode(&source, &facts, &out, Some(en), &mut |_| {}).expect("encodes");
 
     assert_eq!(packager.add_dub(&mut package, es, &previous, &mut |_| {}).expect("dub"), Repackaged::Whole);
     let rendition = out.join("dub-es");
@@ -201,4 +215,120 @@ fn a_spliced_dub_rewrites_only_its_changed_fragments_as_segmenting_it_whole_woul
     let shorter = dir.join("shorter.m4a");
     ffmpeg(&["-i", utf8(&spliced), "-t", "20", "-c", "copy", utf8(&shorter)]);
     assert_eq!(packager.add_dub(&mut package, es, &shorter, &mut |_| {}).expect("whole"), Repackaged::Whole);
+}
+
+/// What a player reads from an MP4: each stream (codec, language, default) and
+/// every packet (stream, times, size, flags, a hash of its bytes).
+fn contents(file: &Path) -> (String, Vec<String>) {
+    let ffprobe = |args: &[&str]| {
+        let out =
+            Command::new("ffprobe").args(["-v", "error"]).args(args).arg(file).output().expect("ffprobe");
+        assert!(out.status.success(), "ffprobe {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let streams = ffprobe(&[
+        "-show_entries",
+        "stream=index,codec_name,codec_tag_string,start_time,duration,nb_frames:stream_tags=language:stream_disposition=default",
+        "-of",
+        "compact",
+    ]);
+    let mut packets: Vec<String> = ffprobe(&[
+        "-show_entries",
+        "packet=stream_index,pts,dts,duration,size,flags,data_hash",
+        "-show_data_hash",
+        "md5",
+        "-of",
+        "csv=p=0",
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    // By stream, in each stream's order: the interleaving is the writer's choice.
+    packets.sort_by_key(|p| p.split(',').next().and_then(|s| s.parse::<u32>().ok()));
+    (streams, packets)
+}
+
+#[test]
+fn an_edited_mp4_carries_the_picture_over_and_plays_as_a_full_write_of_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let Edited { source, facts, previous, spliced } = edited(dir);
+    let (en, es) = (Lang::from_metadata("en").expect("en"), Lang::from_metadata("es").expect("es"));
+    let cue = |s, e, t: &str| Cue { start: Millis(s), end: Millis(e), text: t.into() };
+    let before = vec![
+        (
+            es,
+            vec![
+                cue(1_000, 4_000, "Hola."),
+                cue(12_000, 14_000, "Era un hombre."),
+                cue(20_000, 22_000, "Fin."),
+            ],
+        ),
+        (en, vec![cue(1_000, 4_000, "Hello."), cue(12_000, 14_000, "He was a man.")]),
+    ];
+    // The edit: the Spanish cue at 12 s reworded and re-timed, one more English cue.
+    let after = vec![
+        (
+            es,
+            vec![
+                cue(1_000, 4_000, "Hola."),
+                cue(12_000, 15_300, "Era un joven amable y bueno."),
+                cue(20_000, 22_000, "Fin."),
+            ],
+        ),
+        (
+            en,
+            vec![
+                cue(1_000, 4_000, "Hello."),
+                cue(12_000, 15_300, "He was a kind young man."),
+                cue(16_000, 17_000, "Yes."),
+            ],
+        ),
+    ];
+    let spec = |dub: &Path, subtitles: &[(Lang, Vec<Cue>)]| Mp4Spec {
+        source: &source,
+        facts: &facts,
+        audio: vec![
+            Mp4Audio::Dub { path: dub.to_owned(), language: es },
+            Mp4Audio::Original { language: Some(en) },
+        ],
+        subtitles: subtitles.to_vec(),
+        burn_in: None,
+    };
+    let writer = Mp4Writer::new(Program::ffmpeg(), Program::ffprobe(), "ultrafast");
+    let (old, edited, full) = (dir.join("old.mp4"), dir.join("edited.mp4"), dir.join("full.mp4"));
+    writer.write(&spec(&previous, &before), &old, &mut |_| {}).expect("the previous MP4");
+    assert!(writer.write_edited(&spec(&spliced, &after), &old, &edited).expect("edited"), "taken as an edit");
+    writer.write(&spec(&spliced, &after), &full, &mut |_| {}).expect("the full MP4");
+
+    let (ours, theirs) = (contents(&edited), contents(&full));
+    assert_eq!(ours.0, theirs.0, "the same streams");
+    assert_eq!(ours.1.len(), theirs.1.len(), "as many packets");
+    for (a, b) in ours.1.iter().zip(&theirs.1) {
+        assert_eq!(a, b, "the same packet");
+    }
+    // The change is in it: the new cues, as text.
+    let text = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&edited)
+        .args(["-map", "0:s:0", "-f", "srt", "pipe:1"])
+        .output()
+        .expect("ffmpeg");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Era un joven amable y bueno."));
+    // Not copied from the previous file: the picture's bytes, kept, are most of it.
+    let sizes = [&old, &edited, &full].map(|f| std::fs::metadata(f).expect("size").len());
+    assert!(sizes[1].abs_diff(sizes[2]) < 4096, "{sizes:?}");
+
+    // Cues with markup ffmpeg reads (styles) are left to a full write.
+    let mut styled = after.clone();
+    styled[0].1[1].text = "<i>Era</i> un joven.".into();
+    assert!(!writer.write_edited(&spec(&spliced, &styled), &old, &dir.join("styled.mp4")).expect("refused"));
+
+    // A previous MP4 of another dub (another length) is not edited.
+    let shorter = dir.join("shorter.m4a");
+    ffmpeg(&["-i", utf8(&spliced), "-t", "20", "-c", "copy", utf8(&shorter)]);
+    let other = dir.join("other.mp4");
+    writer.write(&spec(&shorter, &before), &other, &mut |_| {}).expect("another MP4");
+    assert!(!writer.write_edited(&spec(&spliced, &after), &other, &dir.join("no.mp4")).expect("refused"));
+    assert!(!dir.join("no.mp4").exists());
 }

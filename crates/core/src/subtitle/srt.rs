@@ -16,8 +16,8 @@ pub fn write(cues: &[Cue]) -> String {
     let mut out = String::new();
     let mut number = 0;
     for cue in cues {
-        let mut text = text_lines(&cue.text).map(|l| l.replace("-->", "->")).peekable();
-        if text.peek().is_none() {
+        let text = cue_lines(cue);
+        if text.is_empty() {
             continue;
         }
         number += 1;
@@ -32,6 +32,12 @@ pub fn write(cues: &[Cue]) -> String {
         }
     }
     out
+}
+
+/// The lines of a cue's text as [`write`] writes them: trimmed, blank ones left
+/// out, no arrow that would read as a timing line. None: the cue is left out.
+pub fn cue_lines(cue: &Cue) -> Vec<String> {
+    text_lines(&cue.text).map(|l| l.replace("-->", "->")).collect()
 }
 
 /// `HH:MM:SS,mmm`.

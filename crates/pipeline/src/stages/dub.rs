@@ -118,7 +118,7 @@ impl Pipeline {
             let previous_m4a = m4a.clone();
             // Cue by cue: after an edit only the changed cues are spoken again.
             let voice = ClipCache::new(voice, &self.config.data_dir);
-            let download = Download {
+            let mut download = Download {
                 source: source.clone(),
                 facts: facts.clone(),
                 to,
@@ -127,6 +127,7 @@ impl Pipeline {
                 writer: babelcast_media::Mp4Writer::new(ffmpeg.clone(), ffprobe, preset),
                 track: cached_m4a.clone(),
                 out: cached_mp4.clone(),
+                previous: None,
             };
             let out_m4a = cached_m4a.clone();
             let (asked, spoken, used, level, remixed_secs, qa, summary) =
@@ -201,18 +202,24 @@ impl Pipeline {
                     Ok((asked, spoken, voice.used(), level, remixed_secs, qa, summary))
                 })
                 .await??;
-            // The download is written while the package takes the new track (two
-            // ffmpeg runs over the whole track: side by side, nearly half the time).
+            // A spliced track's download is the previous one with the new dub and
+            // captions; written while the package takes the new track.
+            if remixed_secs * 1000.0 < total_ms as f64 && mp4.is_file() {
+                download.previous = Some(mp4.clone());
+            }
             let writing = tokio::task::spawn_blocking(move || download.write());
             place(&cached_m4a, &m4a, Place::Copy)?;
             let published = self.publish_dub(video, to, fallback.as_deref(), &summary).await;
-            writing.await??;
+            let edited = writing.await??;
             published?;
             // Written last: its presence marks the entry complete.
             write_atomic(&cached_qa, serde_json::to_string_pretty(&qa).unwrap_or_default().as_bytes())?;
             self.use_cache_files("voice", &video.id, &used).await?;
             let remixed_secs = (remixed_secs * 10.0).round() / 10.0;
-            clips = json!({ "clips": asked, "voiced": spoken, "level": level, "remixed_secs": remixed_secs });
+            let download = if edited { "edited" } else { "whole" };
+            clips = json!({
+                "clips": asked, "voiced": spoken, "level": level, "remixed_secs": remixed_secs, "mp4": download,
+            });
             self.push_cache_dir(&cache_dir).await?;
             self.put_cache_entry(&key, stage::DUB, &video.id, &cache_dir).await?;
             place(&cached_mp4, &mp4, Place::Link)?;
@@ -287,10 +294,13 @@ struct Download {
     writer: babelcast_media::Mp4Writer,
     track: PathBuf,
     out: PathBuf,
+    /// The MP4 before an edit that only spliced the dub, to be made from.
+    previous: Option<PathBuf>,
 }
 
 impl Download {
-    fn write(self) -> Result<(), StageFailure> {
+    /// Writes the MP4; whether it was made from the previous one.
+    fn write(self) -> Result<bool, StageFailure> {
         let mut audio = vec![babelcast_media::Mp4Audio::Dub { path: self.track, language: self.to }];
         if !self.facts.audio.is_empty() {
             audio.push(babelcast_media::Mp4Audio::Original { language: self.spoken.as_ref().map(|s| s.0) });
@@ -302,7 +312,20 @@ impl Download {
             subtitles: std::iter::once((self.to, self.cues)).chain(self.spoken).collect(),
             burn_in: None,
         };
-        self.writer.write(&spec, &self.out, &mut |_| {}).map_err(|e| StageFailure::from_error(&e))
+        if let Some(previous) = &self.previous {
+            match self.writer.write_edited(&spec, previous, &self.out) {
+                Ok(true) => return Ok(true),
+                Ok(false) => tracing::info!(
+                    "the {} MP4 is written whole: the previous one is not of this dub",
+                    self.to
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the {} MP4 is written whole: editing the previous one failed", self.to)
+                }
+            }
+        }
+        self.writer.write(&spec, &self.out, &mut |_| {}).map_err(|e| StageFailure::from_error(&e))?;
+        Ok(false)
     }
 }
 

@@ -1,0 +1,609 @@
+//! A language's MP4 after an edit: the previous MP4 with its dub track's samples
+//! and its caption tracks replaced, the picture and the original audio copied
+//! over byte for byte, instead of a remux of the whole video by ffmpeg (the
+//! longest step left in an edit's dub).
+//!
+//! What may change in an edit, and how each part is carried over:
+//! - The dub track after an in-place splice ([`crate::splice`]): the same frames
+//!   in number and timing, of other sizes. Its `stsz` gets the new sizes and its
+//!   chunks the new frames; it is taken only when its codec and sample times
+//!   are the previous track's. Its description keeps the bit rates it
+//!   declares (informational: players do not read them).
+//! - The caption tracks: their cues, and so their samples, timing and chunking,
+//!   may change in any way. Each keeps its boxes (header, sample description,
+//!   title) and gets new sample tables, one sample per chunk, and its new
+//!   length in its header, media header and edit list. The samples are
+//!   `mov_text` as ffmpeg writes it from the SRT a full write gives it (see
+//!   [`crate::Mp4Writer`]): a 16-bit length and the text, an empty sample over
+//!   each gap and one of no length at the end, times in the track's time scale. That holds for plain text; a
+//!   cue with markup ffmpeg would read (`<i>`, `{\an8}`) or cues that overlap,
+//!   and the MP4 is written whole instead. The sample description keeps the
+//!   bit rates it declares (informational).
+//! - Every chunk keeps its order in the file; the new caption chunks go in by
+//!   their time, as ffmpeg interleaves them. Then every track's chunk offsets are
+//!   written again.
+//!
+//! The test (`media/tests/edit.rs`) holds the result to a full write of the
+//! same MP4: the same streams, and every packet's times, flags and bytes.
+//!
+//! The file is streamed: only its header (`ftyp`, `moov`) is held in memory, the
+//! rest copied chunk by chunk. A file of another shape (not `ftyp`, `moov`,
+//! `mdat` in that order, as `+faststart` writes) is refused and written whole
+//! again by ffmpeg. Hand-written for the reason [`crate::m4a`] gives.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use crate::boxes::{Boxes, SampleTable, boxes, codec_of, find, put_u32, u32_at, u64_at, whole};
+use babelcast_core::Cue;
+use babelcast_core::subtitle::srt;
+
+use crate::m4a::M4a;
+
+/// The handler types of caption tracks.
+const CAPTIONS: [&[u8; 4]; 3] = [b"sbtl", b"text", b"subt"];
+
+/// One track of a file's `moov`.
+struct Track {
+    /// The whole `trak` box.
+    trak: Range<usize>,
+    handler: [u8; 4],
+    timescale: u64,
+    table: SampleTable,
+}
+
+impl Track {
+    fn parse(b: &[u8], content: Range<usize>) -> Option<Track> {
+        let trak = whole(b, &content)?;
+        let children = boxes(b, content)?;
+        let mdia = boxes(b, find(&children, b"mdia")?)?;
+        let mdhd = find(&mdia, b"mdhd")?;
+        let timescale = match b.get(mdhd.start)? {
+            0 => u32_at(b, mdhd.start + 12)?,
+            1 => u32_at(b, mdhd.start + 20)?,
+            _ => return None,
+        };
+        let hdlr = find(&mdia, b"hdlr")?;
+        let handler = b.get(hdlr.start + 8..hdlr.start + 12)?.try_into().ok()?;
+        let stbl = find(&boxes(b, find(&mdia, b"minf")?)?, b"stbl")?;
+        let table = SampleTable::parse(b, stbl)?;
+        (timescale > 0).then_some(Track { trak, handler, timescale: u64::from(timescale), table })
+    }
+
+    fn is_captions(&self) -> bool {
+        CAPTIONS.contains(&&self.handler)
+    }
+
+    /// Each chunk's byte range in the file and the time of its first sample (s).
+    fn chunks(&self) -> Option<Vec<(Range<u64>, f64)>> {
+        let mut sample = 0usize;
+        self.table
+            .chunks
+            .iter()
+            .map(|&(offset, n)| {
+                let n = n as usize;
+                let bytes: u64 =
+                    self.table.sizes.get(sample..sample + n)?.iter().map(|&s| u64::from(s)).sum();
+                let time = *self.table.times.get(sample)? as f64 / self.timescale as f64;
+                sample += n;
+                Some((offset..offset + bytes, time))
+            })
+            .collect()
+    }
+}
+
+/// A `moov`'s tracks, and its other children.
+fn tracks(b: &[u8], moov: Range<usize>) -> Option<(Vec<Track>, Boxes)> {
+    let children = boxes(b, moov)?;
+    let tracks = children
+        .iter()
+        .filter(|(k, _)| k == b"trak")
+        .map(|(_, r)| Track::parse(b, r.clone()))
+        .collect::<Option<Vec<_>>>()?;
+    Some((tracks, children))
+}
+
+/// `mvhd`'s time scale and duration.
+fn movie_time(b: &[u8], moov: &Boxes) -> Option<(u64, u64)> {
+    let mvhd = find(moov, b"mvhd")?;
+    match b.get(mvhd.start)? {
+        0 => Some((u64::from(u32_at(b, mvhd.start + 12)?), u64::from(u32_at(b, mvhd.start + 16)?))),
+        1 => Some((u64::from(u32_at(b, mvhd.start + 20)?), u64_at(b, mvhd.start + 24)?)),
+        _ => None,
+    }
+}
+
+/// Where `tkhd`'s duration is (its position and width), from the box's content.
+fn tkhd_duration(b: &[u8], tkhd: &Range<usize>) -> Option<Range<usize>> {
+    match b.get(tkhd.start)? {
+        0 => Some(tkhd.start + 20..tkhd.start + 24),
+        1 => Some(tkhd.start + 28..tkhd.start + 36),
+        _ => None,
+    }
+}
+
+/// One run of bytes of the new `mdat`.
+enum Piece {
+    /// Bytes of the previous file.
+    Kept(Range<u64>),
+    /// The dub's frames with these indices.
+    Dub(Range<usize>),
+    /// Caption samples: these bytes of them all, one after the other.
+    Captions(Range<usize>),
+}
+
+/// A chunk offset entry of the new `moov`, and the piece it points at.
+struct Offset {
+    at: usize,
+    wide: bool,
+    piece: usize,
+}
+
+/// The file's boxes before its `mdat`, read whole, and where the `mdat`'s
+/// content is; `None` unless it is `ftyp`, `moov`, free space, `mdat` (the last).
+fn read_header(file: &mut File) -> io::Result<Option<(Vec<u8>, Range<u64>)>> {
+    let len = file.metadata()?.len();
+    let mut at = 0u64;
+    let mut kinds = Vec::new();
+    let mdat = loop {
+        let mut header = [0u8; 16];
+        let take = (len - at).min(16) as usize;
+        if take < 8 {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut header[..take])?;
+        let kind: [u8; 4] = header[4..8].try_into().unwrap_or_default();
+        let (size, header_len) = match u32_at(&header, 0).unwrap_or(0) {
+            1 if take == 16 => (u64_at(&header, 8).unwrap_or(0), 16),
+            0 => (len - at, 8),
+            n => (u64::from(n), 8),
+        };
+        if size < header_len || at + size > len {
+            return Ok(None);
+        }
+        if &kind == b"mdat" {
+            if at + size != len {
+                return Ok(None);
+            }
+            break at + header_len..len;
+        }
+        kinds.push(kind);
+        at += size;
+        // The header of a long video is a few MB; anything larger is not ours.
+        if at > 256 << 20 {
+            return Ok(None);
+        }
+    };
+    let known = kinds.len() >= 2
+        && &kinds[0] == b"ftyp"
+        && &kinds[1] == b"moov"
+        && kinds[2..].iter().all(|k| k == b"free" || k == b"skip");
+    if !known {
+        return Ok(None);
+    }
+    let mut head = vec![0u8; usize::try_from(at).map_err(io::Error::other)?];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut head)?;
+    Ok(Some((head, mdat)))
+}
+
+/// One caption track's samples: each one's duration (ms) and bytes.
+pub(crate) type CaptionSamples = Vec<(u64, Vec<u8>)>;
+
+/// A caption track's `mov_text` samples as ffmpeg makes them from the SRT a
+/// full write gives it, or `None` when ffmpeg would read markup in the text or
+/// the cues overlap (see the module's header).
+pub(crate) fn mov_text(cues: &[Cue]) -> Option<CaptionSamples> {
+    let mut samples = Vec::with_capacity(cues.len() * 2);
+    let mut at = 0u64;
+    for cue in cues {
+        let lines = srt::cue_lines(cue);
+        if lines.is_empty() {
+            continue;
+        }
+        let text = lines.join("\n");
+        let (start, end) = (cue.start.0, cue.end.0);
+        if text.contains(['<', '>', '{', '}', '\\']) || start < at || end <= start {
+            return None;
+        }
+        if start > at {
+            samples.push((start - at, vec![0, 0]));
+        }
+        let mut bytes = u16::try_from(text.len()).ok()?.to_be_bytes().to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        samples.push((end - start, bytes));
+        at = end;
+    }
+    // And an empty sample of no length closing the last cue, as ffmpeg ends a
+    // text track.
+    (!samples.is_empty()).then(|| samples.push((0, vec![0, 0])));
+    Some(samples)
+}
+
+/// Writes to `out` the MP4 `previous` with its first audio track's samples
+/// replaced by the frames of `dub`, and the samples of its caption tracks (in
+/// order) by `captions`. `Ok(false)`, with `out` not to be used, when
+/// `previous` is not such a file.
+pub(crate) fn rewrite(
+    previous: &Path,
+    dub: &M4a,
+    captions: &[CaptionSamples],
+    out: &Path,
+) -> io::Result<bool> {
+    let mut file = File::open(previous)?;
+    let Some((head, mdat)) = read_header(&mut file)? else { return Ok(false) };
+    let text: Vec<u8> = captions.iter().flatten().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
+    match plan(&head, &mdat, dub, captions) {
+        Some((header, pieces)) => {
+            write(file, &header, &pieces, dub, &text, out)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// A box of `kind` around `children` (each a whole box), and where byte `mark`
+/// of child `marked` lands in it.
+fn container(kind: &[u8; 4], children: &[Vec<u8>], marked: usize, mark: usize) -> Option<(Vec<u8>, usize)> {
+    let mut out = vec![0, 0, 0, 0];
+    out.extend_from_slice(kind);
+    let mut landed = None;
+    for (k, child) in children.iter().enumerate() {
+        if k == marked {
+            landed = Some(out.len() + mark);
+        }
+        out.extend_from_slice(child);
+    }
+    let size = out.len();
+    put_u32(&mut out, 0, size)?;
+    Some((out, landed?))
+}
+
+/// A full box (version 0, no flags) of `kind`: its entry count, then `entries`.
+fn table(kind: &[u8; 4], count: usize, entries: &[u32]) -> Option<Vec<u8>> {
+    let mut content = vec![0, 0, 0, 0];
+    content.extend_from_slice(&u32::try_from(count).ok()?.to_be_bytes());
+    for e in entries {
+        content.extend_from_slice(&e.to_be_bytes());
+    }
+    let mut out = u32::try_from(content.len() + 8).ok()?.to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(&content);
+    Some(out)
+}
+
+/// Writes `value` into the `width` (4 or 8) bytes at `at`.
+fn put_be(b: &mut [u8], at: usize, width: usize, value: u64) -> Option<()> {
+    match width {
+        4 => b.get_mut(at..at + 4)?.copy_from_slice(&u32::try_from(value).ok()?.to_be_bytes()),
+        8 => b.get_mut(at..at + 8)?.copy_from_slice(&value.to_be_bytes()),
+        _ => return None,
+    }
+    Some(())
+}
+
+/// The whole boxes of `list`, the one of type `replace` swapped for `with`
+/// (bytes, and a mark in them), and where that mark lands: (child, offset).
+fn swapped(
+    b: &[u8],
+    list: &Boxes,
+    replace: &[u8; 4],
+    with: (Vec<u8>, usize),
+) -> Option<(Vec<Vec<u8>>, usize, usize)> {
+    let mut out = Vec::with_capacity(list.len());
+    let mut marked = None;
+    let (bytes, mark) = with;
+    let mut bytes = Some(bytes);
+    for (kind, content) in list {
+        if kind == replace {
+            marked = Some(out.len());
+            out.push(bytes.take()?);
+        } else {
+            out.push(b[whole(b, content)?].to_vec());
+        }
+    }
+    Some((out, marked?, mark))
+}
+
+/// The caption track `track` of `b` made to hold samples of these durations
+/// (ms) and sizes, in a movie of time scale `movie_scale`: its boxes as they
+/// were, its sample tables new (one sample per chunk) and its length new in
+/// its header, media header and edit list. Also where its first chunk offset
+/// entry (u32) is in it.
+fn caption_trak(
+    b: &[u8],
+    track: &Track,
+    samples: &[(u64, usize)],
+    movie_scale: u64,
+) -> Option<(Vec<u8>, usize)> {
+    let scale = track.timescale;
+    if !scale.is_multiple_of(1000) || samples.is_empty() {
+        return None;
+    }
+    let total_ms: u64 = samples.iter().map(|s| s.0).sum();
+    let (media, movie) = (total_ms * (scale / 1000), (total_ms * movie_scale).div_ceil(1000));
+    // The sample tables: times (runs of one duration), chunks, sizes, offsets.
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &(ms, _) in samples {
+        let delta = u32::try_from(ms * (scale / 1000)).ok()?;
+        match runs.last_mut() {
+            Some((n, d)) if *d == delta => *n += 1,
+            _ => runs.push((1, delta)),
+        }
+    }
+    let stts = table(b"stts", runs.len(), &runs.iter().flat_map(|&(n, d)| [n, d]).collect::<Vec<_>>())?;
+    let stsc = table(b"stsc", 1, &[1, 1, 1])?;
+    let sizes = samples.iter().map(|s| u32::try_from(s.1).ok()).collect::<Option<Vec<u32>>>()?;
+    // stsz: one size for all (0: a table), then the count and the table.
+    let mut stsz = table(b"stsz", 0, &[u32::try_from(sizes.len()).ok()?])?;
+    sizes.iter().for_each(|s| stsz.extend_from_slice(&s.to_be_bytes()));
+    let size = stsz.len();
+    put_u32(&mut stsz, 0, size)?;
+    let stco = table(b"stco", samples.len(), &vec![0; samples.len()])?;
+
+    let children = boxes(b, track.trak.start + 8..track.trak.end)?;
+    let mdia_children = boxes(b, find(&children, b"mdia")?)?;
+    let minf_children = boxes(b, find(&mdia_children, b"minf")?)?;
+    let stbl_children = boxes(b, find(&minf_children, b"stbl")?)?;
+    if stbl_children.len() != 5 {
+        return None; // more than ffmpeg writes for a text track
+    }
+    let stsd = b[whole(b, &find(&stbl_children, b"stsd")?)?].to_vec();
+    // The first offset entry: after stco's header, version and count.
+    let (stbl, at) = container(b"stbl", &[stsd, stts, stsc, stsz, stco], 4, 16)?;
+    let (list, k, at) = swapped(b, &minf_children, b"stbl", (stbl, at))?;
+    let (minf, at) = container(b"minf", &list, k, at)?;
+    let (mut list, k, at) = swapped(b, &mdia_children, b"minf", (minf, at))?;
+    // The media header's duration, in the track's time scale.
+    let mdhd = mdia_children.iter().position(|(kind, _)| kind == b"mdhd")?;
+    match list[mdhd].get(8)? {
+        0 => put_be(&mut list[mdhd], 8 + 16, 4, media)?,
+        1 => put_be(&mut list[mdhd], 8 + 24, 8, media)?,
+        _ => return None,
+    }
+    let (mdia, at) = container(b"mdia", &list, k, at)?;
+    let (mut list, k, at) = swapped(b, &children, b"mdia", (mdia, at))?;
+    for (n, (kind, content)) in children.iter().enumerate() {
+        match kind {
+            b"tkhd" => {
+                let r = tkhd_duration(b, content)?;
+                put_be(&mut list[n], r.start - content.start + 8, r.len(), movie)?;
+            }
+            b"edts" => {
+                // One edit, from the media's start: its length is the track's.
+                let elst = find(&boxes(b, content.clone())?, b"elst")?;
+                let width = if *b.get(elst.start)? == 1 { 8 } else { 4 };
+                let media_time = elst.start + 8 + width;
+                if u32_at(b, elst.start + 4)? != 1
+                    || b.get(media_time..media_time + width)?.iter().any(|&x| x != 0)
+                {
+                    return None;
+                }
+                // Inside edts: the elst box's header, its version and count.
+                put_be(&mut list[n], 8 + (elst.start - content.start) + 8, width, movie)?;
+            }
+            _ => {}
+        }
+    }
+    container(b"trak", &list, k, at)
+}
+
+/// The new file's boxes up to its `mdat`'s content, and that content's pieces.
+fn plan(
+    head: &[u8],
+    mdat: &Range<u64>,
+    dub: &M4a,
+    captions: &[CaptionSamples],
+) -> Option<(Vec<u8>, Vec<Piece>)> {
+    let top = boxes(head, 0..head.len())?;
+    let moov_content = find(&top, b"moov")?;
+    let (old, moov) = tracks(head, moov_content.clone())?;
+
+    // The dub: the first audio track, a track like the new one.
+    let dub_track = old.iter().position(|t| &t.handler == b"soun")?;
+    let d = &old[dub_track].table;
+    if d.sizes.len() != dub.len()
+        || codec_of(&head[d.description.clone()]).is_none_or(|c| Some(c) != codec_of(dub.description()))
+        || head[d.timing.clone()] != *dub.timing()
+    {
+        return None;
+    }
+    // The caption tracks, one new sample list for each, within the movie.
+    let old_captions: Vec<usize> = (0..old.len()).filter(|&k| old[k].is_captions()).collect();
+    let (scale, duration) = movie_time(head, &moov)?;
+    if old_captions.len() != captions.len() {
+        return None;
+    }
+    let mut new_traks = Vec::with_capacity(captions.len());
+    // Each caption sample: its track, its range in the caption bytes, its time.
+    let mut incoming: Vec<(usize, Range<usize>, f64)> = Vec::new();
+    let mut text_len = 0;
+    for (n, samples) in captions.iter().enumerate() {
+        let sizes: Vec<(u64, usize)> = samples.iter().map(|(ms, bytes)| (*ms, bytes.len())).collect();
+        let total_ms: u64 = sizes.iter().map(|s| s.0).sum();
+        if (total_ms * scale).div_ceil(1000) > duration {
+            return None;
+        }
+        new_traks.push(caption_trak(head, &old[old_captions[n]], &sizes, scale)?);
+        let mut t = 0;
+        for (ms, bytes) in samples {
+            incoming.push((n, text_len..text_len + bytes.len(), t as f64 / 1000.0));
+            text_len += bytes.len();
+            t += ms;
+        }
+    }
+
+    // The pieces of the new mdat: every previous chunk in its order (the caption
+    // tracks' left out), the new caption samples in by time.
+    let mut chunks: Vec<(usize, usize, Range<u64>, f64)> = Vec::new();
+    for (k, track) in old.iter().enumerate() {
+        for (c, (range, time)) in track.chunks()?.into_iter().enumerate() {
+            chunks.push((k, c, range, time));
+        }
+    }
+    chunks.sort_by_key(|c| c.2.start);
+    let mut end = mdat.start;
+    for (_, _, range, _) in &chunks {
+        if range.start != end {
+            return None; // not one chunk after the other, as ffmpeg writes them
+        }
+        end = range.end;
+    }
+    if end != mdat.end {
+        return None;
+    }
+    incoming.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let mut pieces = Vec::new();
+    // Which piece each chunk became: by track, in chunk order.
+    let mut kept = vec![Vec::new(); old.len()];
+    let mut placed = vec![Vec::new(); captions.len()];
+    let mut incoming = incoming.into_iter().peekable();
+    let mut first_frame = Vec::with_capacity(d.chunks.len());
+    let mut sample = 0;
+    for &(_, n) in &d.chunks {
+        first_frame.push(sample);
+        sample += n as usize;
+    }
+    for (k, c, range, time) in chunks {
+        if old[k].is_captions() {
+            continue;
+        }
+        while let Some((n, r, _)) = incoming.next_if(|i| i.2 <= time) {
+            placed[n].push(pieces.len());
+            pieces.push(Piece::Captions(r));
+        }
+        kept[k].push((c, pieces.len()));
+        pieces.push(if k == dub_track {
+            let from = first_frame[c];
+            Piece::Dub(from..from + d.chunks[c].1 as usize)
+        } else {
+            Piece::Kept(range)
+        });
+    }
+    for (n, r, _) in incoming {
+        placed[n].push(pieces.len());
+        pieces.push(Piece::Captions(r));
+    }
+
+    // The new moov: every box as it was, the dub's sizes new, the caption
+    // tracks' tables new, with the chunk offsets filled in below.
+    let frames: Vec<&[u8]> = dub.frames().collect();
+    let mut out = Vec::with_capacity(head.len() + text_len);
+    out.extend_from_slice(&head[..whole(head, &moov_content)?.start]);
+    let moov_at = out.len();
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(b"moov");
+    let mut offsets: Vec<Offset> = Vec::new();
+    let mut track_no = 0;
+    for (kind, content) in &moov {
+        let from = whole(head, content)?;
+        if kind != b"trak" {
+            out.extend_from_slice(&head[from]);
+            continue;
+        }
+        let k = track_no;
+        track_no += 1;
+        let track = &old[k];
+        if let Some(n) = old_captions.iter().position(|&o| o == k) {
+            let (trak, at) = &new_traks[n];
+            let first = out.len() + at;
+            out.extend_from_slice(trak);
+            for (c, &piece) in placed[n].iter().enumerate() {
+                offsets.push(Offset { at: first + 4 * c, wide: false, piece });
+            }
+            continue;
+        }
+        let trak_at = out.len();
+        out.extend_from_slice(&head[track.trak.clone()]);
+        let moved = |at: usize| trak_at + (at - track.trak.start);
+        if k == dub_track {
+            for (s, frame) in frames.iter().enumerate() {
+                put_u32(&mut out, moved(track.table.sizes_at) + 4 * s, frame.len())?;
+            }
+        }
+        let width = if track.table.wide_offsets { 8 } else { 4 };
+        for &(c, piece) in &kept[k] {
+            offsets.push(Offset {
+                at: moved(track.table.offsets_at) + width * c,
+                wide: track.table.wide_offsets,
+                piece,
+            });
+        }
+    }
+    let size = out.len() - moov_at;
+    put_u32(&mut out, moov_at, size)?;
+    // What followed the moov (free space), then the mdat's header.
+    out.extend_from_slice(&head[whole(head, &moov_content)?.end..]);
+    let lengths: Vec<u64> = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Kept(r) => r.end - r.start,
+            Piece::Dub(r) => frames[r.clone()].iter().map(|f| f.len() as u64).sum(),
+            Piece::Captions(r) => r.len() as u64,
+        })
+        .collect();
+    let data: u64 = lengths.iter().sum();
+    let large = data + 8 > u64::from(u32::MAX);
+    if large {
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(b"mdat");
+        out.extend_from_slice(&(data + 16).to_be_bytes());
+    } else {
+        out.extend_from_slice(&u32::try_from(data + 8).ok()?.to_be_bytes());
+        out.extend_from_slice(b"mdat");
+    }
+    let mut at = out.len() as u64;
+    let mut starts = Vec::with_capacity(pieces.len());
+    for len in &lengths {
+        starts.push(at);
+        at += len;
+    }
+    for o in &offsets {
+        let start = starts[o.piece];
+        if o.wide {
+            out[o.at..o.at + 8].copy_from_slice(&start.to_be_bytes());
+        } else {
+            out[o.at..o.at + 4].copy_from_slice(&u32::try_from(start).ok()?.to_be_bytes());
+        }
+    }
+    Some((out, pieces))
+}
+
+fn write(
+    previous: File,
+    header: &[u8],
+    pieces: &[Piece],
+    dub: &M4a,
+    captions: &[u8],
+    out: &Path,
+) -> io::Result<()> {
+    let frames: Vec<&[u8]> = dub.frames().collect();
+    let mut reader = BufReader::with_capacity(1 << 20, previous);
+    let mut position = None;
+    let mut writer = BufWriter::with_capacity(1 << 20, File::create(out)?);
+    writer.write_all(header)?;
+    for piece in pieces {
+        match piece {
+            Piece::Kept(range) => {
+                if position != Some(range.start) {
+                    reader.seek(SeekFrom::Start(range.start))?;
+                }
+                let len = range.end - range.start;
+                if io::copy(&mut (&mut reader).take(len), &mut writer)? != len {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the previous MP4 ended early"));
+                }
+                position = Some(range.end);
+            }
+            Piece::Dub(range) => {
+                for frame in &frames[range.clone()] {
+                    writer.write_all(frame)?;
+                }
+            }
+            Piece::Captions(range) => writer.write_all(&captions[range.clone()])?,
+        }
+    }
+    writer.flush()
+}
