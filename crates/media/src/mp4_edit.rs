@@ -32,7 +32,7 @@
 //! again by ffmpeg. Hand-written for the reason [`crate::m4a`] gives.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::Path;
 
@@ -572,6 +572,64 @@ fn plan(
     Some((out, pieces))
 }
 
+/// The previous file read front to back in large blocks: the kept pieces come
+/// in the file's order with small gaps (the replaced chunks), so each is sliced
+/// from memory instead of a seek and a copy per chunk (thousands in a minute).
+struct Forward {
+    file: File,
+    block: Vec<u8>,
+    /// Where `block` starts in the file.
+    at: u64,
+    /// How much is read at a time, at least.
+    read: usize,
+}
+
+impl Forward {
+    const BLOCK: usize = 4 << 20;
+
+    /// Reads `file` from `at` on.
+    fn new(mut file: File, at: u64, read: usize) -> io::Result<Forward> {
+        file.seek(SeekFrom::Start(at))?;
+        Ok(Forward { file, block: Vec::new(), at, read })
+    }
+
+    /// The bytes of `range`, which starts at or after the previous range's start.
+    fn bytes(&mut self, range: &Range<u64>) -> io::Result<&[u8]> {
+        let block_end = self.at + self.block.len() as u64;
+        if range.start < self.at {
+            return Err(io::Error::other("the previous MP4's pieces out of order"));
+        }
+        if range.end > block_end {
+            // Drop what is behind the range, then read on to its end.
+            let behind = usize::try_from(range.start.min(block_end) - self.at).map_err(io::Error::other)?;
+            self.block.drain(..behind);
+            self.at += behind as u64;
+            if self.at < range.start {
+                self.file.seek(SeekFrom::Start(range.start))?;
+                self.block.clear();
+                self.at = range.start;
+            }
+            let want = usize::try_from(range.end - self.at).map_err(io::Error::other)?.max(self.read);
+            let have = self.block.len();
+            self.block.resize(want, 0);
+            let mut filled = have;
+            while filled < want {
+                match self.file.read(&mut self.block[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            self.block.truncate(filled);
+            if self.at + (filled as u64) < range.end {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the previous MP4 ended early"));
+            }
+        }
+        let from = usize::try_from(range.start - self.at).map_err(io::Error::other)?;
+        let to = usize::try_from(range.end - self.at).map_err(io::Error::other)?;
+        Ok(&self.block[from..to])
+    }
+}
+
 fn write(
     previous: File,
     header: &[u8],
@@ -581,22 +639,13 @@ fn write(
     out: &Path,
 ) -> io::Result<()> {
     let frames: Vec<&[u8]> = dub.frames().collect();
-    let mut reader = BufReader::with_capacity(1 << 20, previous);
-    let mut position = None;
-    let mut writer = BufWriter::with_capacity(1 << 20, File::create(out)?);
+    let first = pieces.iter().find_map(|p| if let Piece::Kept(r) = p { Some(r.start) } else { None });
+    let mut reader = Forward::new(previous, first.unwrap_or(0), Forward::BLOCK)?;
+    let mut writer = BufWriter::with_capacity(Forward::BLOCK, File::create(out)?);
     writer.write_all(header)?;
     for piece in pieces {
         match piece {
-            Piece::Kept(range) => {
-                if position != Some(range.start) {
-                    reader.seek(SeekFrom::Start(range.start))?;
-                }
-                let len = range.end - range.start;
-                if io::copy(&mut (&mut reader).take(len), &mut writer)? != len {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the previous MP4 ended early"));
-                }
-                position = Some(range.end);
-            }
+            Piece::Kept(range) => writer.write_all(reader.bytes(range)?)?,
             Piece::Dub(range) => {
                 for frame in &frames[range.clone()] {
                     writer.write_all(frame)?;
@@ -606,4 +655,24 @@ fn write(
         }
     }
     writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forward_reader_gives_each_range_across_blocks_and_gaps() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..10_000u32).map(|k| (k * 7 % 251) as u8).collect();
+        std::fs::write(&path, &bytes).expect("write");
+        let mut reader = Forward::new(File::open(&path).expect("open"), 10, 64).expect("reader");
+        // Adjacent, with small and large gaps, within a block and across several.
+        for range in [10..20u64, 20..21, 30..200, 201..260, 5_000..5_001, 5_001..9_000, 9_999..10_000] {
+            let got = reader.bytes(&range).expect("read").to_vec();
+            assert_eq!(got, bytes[range.start as usize..range.end as usize], "{range:?}");
+        }
+        assert!(reader.bytes(&(9_999..10_001)).is_err(), "past the end");
+    }
 }

@@ -713,6 +713,21 @@ async fn an_edit_of_one_cue_translates_and_voices_only_what_changed_and_a_reuplo
     let shown = seen["cueTiming"]["shownAt"].as_f64().unwrap_or_else(|| panic!("not shown: {report}"));
     assert!((shown - new_cue.start.0 as f64 / 1000.0).abs() <= 0.1, "{report}");
     assert_eq!(seen["cueTiming"]["text"].as_str(), Some(new_cue.text.as_str()), "{report}");
+    // The download has the edit too: its Spanish caption track says the new text.
+    let mp4 = server.data.join(format!("videos/{id}/mp4/es.mp4"));
+    let srt = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&mp4)
+        .args(["-map", "0:s:0", "-f", "srt", "pipe:1"])
+        .output()
+        .await
+        .expect("ffmpeg");
+    let srt = String::from_utf8_lossy(&srt.stdout);
+    assert!(
+        new_cue.text.lines().all(|l| srt.contains(l.trim())),
+        "{:?} not in the MP4's {srt}",
+        new_cue.text
+    );
 
     // A translator fixes one Spanish cue: only the Spanish dub runs again, and
     // only that cue is spoken.
