@@ -14,6 +14,8 @@
 //! - The file is written under a temporary name beside the target and renamed when
 //!   complete, with the index at the front (`+faststart`) so it plays while
 //!   downloading.
+//! - After an edit that spliced the dub, [`Mp4Writer::write_edited`] makes it from
+//!   the previous MP4 instead ([`crate::mp4_edit`]): no remux of the picture.
 
 use std::path::{Path, PathBuf};
 
