@@ -6,33 +6,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use babelcast_core::{Cue, Lang, MediaFacts, Millis};
 use babelcast_media::ladder::{Rung, SegmentFormat};
 use babelcast_media::{
-    DubMode, LadderConfig, Level, Mp4Audio, Mp4Spec, Mp4Writer, Package, Packager, Prober, Repackaged,
+    DubMode, LadderConfig, Level, Mp4Audio, Mp4Spec, Mp4Writer, Package, Packager, Repackaged,
 };
 use babelcast_process::Program;
 
-const VOICES: &str = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-";
+mod common;
+use common::{ffmpeg, probe};
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+const VOICES: &str = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-";
 
 fn utf8(p: &Path) -> &str {
     p.to_str().expect("utf-8")
-}
-
-fn probe(path: &Path) -> MediaFacts {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path)).expect("probes")
 }
 
 /// 24 s of dub speech at 22.05 kHz: a reader from 1 s and the clip `second` at 12 s.

@@ -4,25 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use babelcast_core::MediaFacts;
-use babelcast_media::{DubMode, Level, Prober, dub_track};
+use babelcast_media::{DubMode, Level, dub_track};
 use babelcast_process::Program;
+
+mod common;
+use common::{ffmpeg, probe};
 
 const SPEECH_WAV: &str =
     "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
-
-fn ffmpeg(args: &[&str]) {
-    let out =
-        Command::new("ffmpeg").args(["-v", "error", "-y", "-nostdin"]).args(args).output().expect("ffmpeg");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn probe(path: &Path) -> MediaFacts {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path)).expect("probes")
-}
 
 /// A video whose original sound is a tone at `volume` (0–1).
 fn source(dir: &Path, volume: f64) -> PathBuf {

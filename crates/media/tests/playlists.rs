@@ -5,27 +5,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-use babelcast_core::{Cue, Lang, MediaFacts, Millis};
+use babelcast_core::{Cue, Lang, Millis};
 use babelcast_media::ladder::{Rung, SegmentFormat};
-use babelcast_media::{LadderConfig, Packager, Prober};
+use babelcast_media::{LadderConfig, Packager};
 use babelcast_process::Program;
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn probe(path: &Path) -> MediaFacts {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path)).expect("probes")
-}
+mod common;
+use common::{ffmpeg, probe};
 
 /// A video of `secs` seconds with a tone, at 30 frames a second (5.5 s is then
 /// a whole number of frames, which ffmpeg gave a target duration of 5).

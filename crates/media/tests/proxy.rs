@@ -2,37 +2,21 @@
 //! users send.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use babelcast_core::{AudioStream, ErrorCode, MediaFacts};
 use babelcast_media::proxy::{MAX_BUFFERED_BYTES, SAMPLE_RATE};
-use babelcast_media::{AudioDecoder, AudioProxy, Prober, ProxyError};
+use babelcast_media::{AudioDecoder, AudioProxy, ProxyError};
 use babelcast_process::Program;
+
+mod common;
+use common::{ffmpeg, probe};
 
 const SPEECH_WAV: &str =
     "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav";
 
-/// Runs ffmpeg to make a fixture; panics with its stderr if it fails.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn utf8(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-fn probe(path: &Path) -> MediaFacts {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime
-        .block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path))
-        .unwrap_or_else(|e| panic!("probe {}: {e}", path.display()))
 }
 
 fn decoder() -> AudioDecoder {

@@ -2,28 +2,14 @@
 //! picture of its cue's time, and the track covers the whole video.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
-use babelcast_core::{MediaFacts, Millis};
+use babelcast_core::Millis;
 use babelcast_media::ladder::Rung;
-use babelcast_media::{LadderConfig, Packager, Prober};
+use babelcast_media::{LadderConfig, Packager};
 use babelcast_process::Program;
 
-fn ffmpeg(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
-fn probe(path: &Path) -> MediaFacts {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path)).expect("probes")
-}
+mod common;
+use common::{ffmpeg, probe};
 
 /// The average RGB of a `w` x `h` region of an image at `x`, `y`.
 fn colour(image: &Path, x: u64, y: u64, w: u64, h: u64) -> [u8; 3] {

@@ -3,26 +3,13 @@
 //! facts of a harmless one, as if the probe had been fooled or skipped.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use babelcast_core::{ErrorCode, Lang, MediaFacts};
-use babelcast_media::{LadderConfig, Mp4Audio, Mp4Spec, Mp4Writer, PackageError, Packager, Prober};
+use babelcast_media::{LadderConfig, Mp4Audio, Mp4Spec, Mp4Writer, PackageError, Packager};
 use babelcast_process::Program;
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn probe(path: &Path) -> MediaFacts {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(Prober::new(Program::ffprobe(), Duration::from_secs(60)).probe(path)).expect("probes")
-}
+mod common;
+use common::{ffmpeg, probe};
 
 /// An `.mp4` that is an HLS playlist naming a local secret and a URL.
 fn playlist_in_disguise(dir: &Path) -> std::path::PathBuf {
