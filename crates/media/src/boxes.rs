@@ -1,5 +1,6 @@
-//! Reading ISO-BMFF (MP4) boxes in place: what [`crate::m4a`], [`crate::fragments`]
-//! and [`crate::download`] need to find the tables they patch. Each box is its
+//! Reading ISO-BMFF (MP4) boxes in place, and writing the few that are made
+//! anew: what [`crate::m4a`], [`crate::fragments`] and [`crate::mp4_edit`] need to
+//! find and patch their tables. Each box is its
 //! type and the byte range of its content inside the file's bytes; nothing is
 //! copied or decoded beyond that (see `m4a` for why no MP4 crate does this).
 
@@ -217,4 +218,49 @@ pub(crate) fn codec_of(stsd: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// A box of `kind` around `children` (each a whole box), and where byte `mark`
+/// of child `marked` lands in it.
+pub(crate) fn container(
+    kind: &[u8; 4],
+    children: &[Vec<u8>],
+    marked: usize,
+    mark: usize,
+) -> Option<(Vec<u8>, usize)> {
+    let mut out = vec![0, 0, 0, 0];
+    out.extend_from_slice(kind);
+    let mut landed = None;
+    for (k, child) in children.iter().enumerate() {
+        if k == marked {
+            landed = Some(out.len() + mark);
+        }
+        out.extend_from_slice(child);
+    }
+    let size = out.len();
+    put_u32(&mut out, 0, size)?;
+    Some((out, landed?))
+}
+
+/// A full box (version 0, no flags) of `kind`: its entry count, then `entries`.
+pub(crate) fn table(kind: &[u8; 4], count: usize, entries: &[u32]) -> Option<Vec<u8>> {
+    let mut content = vec![0, 0, 0, 0];
+    content.extend_from_slice(&u32::try_from(count).ok()?.to_be_bytes());
+    for e in entries {
+        content.extend_from_slice(&e.to_be_bytes());
+    }
+    let mut out = u32::try_from(content.len() + 8).ok()?.to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(&content);
+    Some(out)
+}
+
+/// Writes `value` into the `width` (4 or 8) bytes at `at`.
+pub(crate) fn put_be(b: &mut [u8], at: usize, width: usize, value: u64) -> Option<()> {
+    match width {
+        4 => b.get_mut(at..at + 4)?.copy_from_slice(&u32::try_from(value).ok()?.to_be_bytes()),
+        8 => b.get_mut(at..at + 8)?.copy_from_slice(&value.to_be_bytes()),
+        _ => return None,
+    }
+    Some(())
 }

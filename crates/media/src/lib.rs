@@ -17,6 +17,7 @@ pub mod hls;
 pub mod ladder;
 mod m4a;
 pub mod mix;
+mod mov_text;
 pub mod mp4;
 mod mp4_edit;
 pub mod probe;

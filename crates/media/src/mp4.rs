@@ -204,7 +204,7 @@ impl Mp4Writer {
         let Some(captions) = spec
             .subtitles
             .iter()
-            .map(|(_, cues)| crate::mp4_edit::mov_text(cues))
+            .map(|(_, cues)| crate::mov_text::mov_text(cues))
             .collect::<Option<Vec<_>>>()
         else {
             return Ok(false);

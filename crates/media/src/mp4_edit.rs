@@ -10,15 +10,9 @@
 //!   are the previous track's. Its description keeps the bit rates it
 //!   declares (informational: players do not read them).
 //! - The caption tracks: their cues, and so their samples, timing and chunking,
-//!   may change in any way. Each keeps its boxes (header, sample description,
-//!   title) and gets new sample tables, one sample per chunk, and its new
-//!   length in its header, media header and edit list. The samples are
-//!   `mov_text` as ffmpeg writes it from the SRT a full write gives it (see
-//!   [`crate::Mp4Writer`]): a 16-bit length and the text, an empty sample over
-//!   each gap and one of no length at the end, times in the track's time scale. That holds for plain text; a
-//!   cue with markup ffmpeg would read (`<i>`, `{\an8}`) or cues that overlap,
-//!   and the MP4 is written whole instead. The sample description keeps the
-//!   bit rates it declares (informational).
+//!   may change in any way; each previous caption `trak` is rebuilt around its
+//!   new samples ([`crate::mov_text`]). The sample descriptions keep the bit
+//!   rates they declare (informational).
 //! - Every chunk keeps its order in the file; the new caption chunks go in by
 //!   their time, as ffmpeg interleaves them. Then every track's chunk offsets are
 //!   written again.
@@ -37,8 +31,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::boxes::{Boxes, SampleTable, boxes, codec_of, find, put_u32, u32_at, u64_at, whole};
-use babelcast_core::Cue;
-use babelcast_core::subtitle::srt;
+use crate::mov_text::{CaptionSamples, caption_trak};
 
 use crate::m4a::M4a;
 
@@ -46,11 +39,11 @@ use crate::m4a::M4a;
 const CAPTIONS: [&[u8; 4]; 3] = [b"sbtl", b"text", b"subt"];
 
 /// One track of a file's `moov`.
-struct Track {
+pub(crate) struct Track {
     /// The whole `trak` box.
-    trak: Range<usize>,
+    pub(crate) trak: Range<usize>,
     handler: [u8; 4],
-    timescale: u64,
+    pub(crate) timescale: u64,
     table: SampleTable,
 }
 
@@ -116,7 +109,7 @@ fn movie_time(b: &[u8], moov: &Boxes) -> Option<(u64, u64)> {
 }
 
 /// Where `tkhd`'s duration is (its position and width), from the box's content.
-fn tkhd_duration(b: &[u8], tkhd: &Range<usize>) -> Option<Range<usize>> {
+pub(crate) fn tkhd_duration(b: &[u8], tkhd: &Range<usize>) -> Option<Range<usize>> {
     match b.get(tkhd.start)? {
         0 => Some(tkhd.start + 20..tkhd.start + 24),
         1 => Some(tkhd.start + 28..tkhd.start + 36),
@@ -190,39 +183,6 @@ fn read_header(file: &mut File) -> io::Result<Option<(Vec<u8>, Range<u64>)>> {
     Ok(Some((head, mdat)))
 }
 
-/// One caption track's samples: each one's duration (ms) and bytes.
-pub(crate) type CaptionSamples = Vec<(u64, Vec<u8>)>;
-
-/// A caption track's `mov_text` samples as ffmpeg makes them from the SRT a
-/// full write gives it, or `None` when ffmpeg would read markup in the text or
-/// the cues overlap (see the module's header).
-pub(crate) fn mov_text(cues: &[Cue]) -> Option<CaptionSamples> {
-    let mut samples = Vec::with_capacity(cues.len() * 2);
-    let mut at = 0u64;
-    for cue in cues {
-        let lines = srt::cue_lines(cue);
-        if lines.is_empty() {
-            continue;
-        }
-        let text = lines.join("\n");
-        let (start, end) = (cue.start.0, cue.end.0);
-        if text.contains(['<', '>', '{', '}', '\\']) || start < at || end <= start {
-            return None;
-        }
-        if start > at {
-            samples.push((start - at, vec![0, 0]));
-        }
-        let mut bytes = u16::try_from(text.len()).ok()?.to_be_bytes().to_vec();
-        bytes.extend_from_slice(text.as_bytes());
-        samples.push((end - start, bytes));
-        at = end;
-    }
-    // And an empty sample of no length closing the last cue, as ffmpeg ends a
-    // text track.
-    (!samples.is_empty()).then(|| samples.push((0, vec![0, 0])));
-    Some(samples)
-}
-
 /// Writes to `out` the MP4 `previous` with its first audio track's samples
 /// replaced by the frames of `dub`, and the samples of its caption tracks (in
 /// order) by `captions`. `Ok(false)`, with `out` not to be used, when
@@ -243,152 +203,6 @@ pub(crate) fn rewrite(
         }
         None => Ok(false),
     }
-}
-
-/// A box of `kind` around `children` (each a whole box), and where byte `mark`
-/// of child `marked` lands in it.
-fn container(kind: &[u8; 4], children: &[Vec<u8>], marked: usize, mark: usize) -> Option<(Vec<u8>, usize)> {
-    let mut out = vec![0, 0, 0, 0];
-    out.extend_from_slice(kind);
-    let mut landed = None;
-    for (k, child) in children.iter().enumerate() {
-        if k == marked {
-            landed = Some(out.len() + mark);
-        }
-        out.extend_from_slice(child);
-    }
-    let size = out.len();
-    put_u32(&mut out, 0, size)?;
-    Some((out, landed?))
-}
-
-/// A full box (version 0, no flags) of `kind`: its entry count, then `entries`.
-fn table(kind: &[u8; 4], count: usize, entries: &[u32]) -> Option<Vec<u8>> {
-    let mut content = vec![0, 0, 0, 0];
-    content.extend_from_slice(&u32::try_from(count).ok()?.to_be_bytes());
-    for e in entries {
-        content.extend_from_slice(&e.to_be_bytes());
-    }
-    let mut out = u32::try_from(content.len() + 8).ok()?.to_be_bytes().to_vec();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(&content);
-    Some(out)
-}
-
-/// Writes `value` into the `width` (4 or 8) bytes at `at`.
-fn put_be(b: &mut [u8], at: usize, width: usize, value: u64) -> Option<()> {
-    match width {
-        4 => b.get_mut(at..at + 4)?.copy_from_slice(&u32::try_from(value).ok()?.to_be_bytes()),
-        8 => b.get_mut(at..at + 8)?.copy_from_slice(&value.to_be_bytes()),
-        _ => return None,
-    }
-    Some(())
-}
-
-/// The whole boxes of `list`, the one of type `replace` swapped for `with`
-/// (bytes, and a mark in them), and where that mark lands: (child, offset).
-fn swapped(
-    b: &[u8],
-    list: &Boxes,
-    replace: &[u8; 4],
-    with: (Vec<u8>, usize),
-) -> Option<(Vec<Vec<u8>>, usize, usize)> {
-    let mut out = Vec::with_capacity(list.len());
-    let mut marked = None;
-    let (bytes, mark) = with;
-    let mut bytes = Some(bytes);
-    for (kind, content) in list {
-        if kind == replace {
-            marked = Some(out.len());
-            out.push(bytes.take()?);
-        } else {
-            out.push(b[whole(b, content)?].to_vec());
-        }
-    }
-    Some((out, marked?, mark))
-}
-
-/// The caption track `track` of `b` made to hold samples of these durations
-/// (ms) and sizes, in a movie of time scale `movie_scale`: its boxes as they
-/// were, its sample tables new (one sample per chunk) and its length new in
-/// its header, media header and edit list. Also where its first chunk offset
-/// entry (u32) is in it.
-fn caption_trak(
-    b: &[u8],
-    track: &Track,
-    samples: &[(u64, usize)],
-    movie_scale: u64,
-) -> Option<(Vec<u8>, usize)> {
-    let scale = track.timescale;
-    if !scale.is_multiple_of(1000) || samples.is_empty() {
-        return None;
-    }
-    let total_ms: u64 = samples.iter().map(|s| s.0).sum();
-    let (media, movie) = (total_ms * (scale / 1000), (total_ms * movie_scale).div_ceil(1000));
-    // The sample tables: times (runs of one duration), chunks, sizes, offsets.
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &(ms, _) in samples {
-        let delta = u32::try_from(ms * (scale / 1000)).ok()?;
-        match runs.last_mut() {
-            Some((n, d)) if *d == delta => *n += 1,
-            _ => runs.push((1, delta)),
-        }
-    }
-    let stts = table(b"stts", runs.len(), &runs.iter().flat_map(|&(n, d)| [n, d]).collect::<Vec<_>>())?;
-    let stsc = table(b"stsc", 1, &[1, 1, 1])?;
-    let sizes = samples.iter().map(|s| u32::try_from(s.1).ok()).collect::<Option<Vec<u32>>>()?;
-    // stsz: one size for all (0: a table), then the count and the table.
-    let mut stsz = table(b"stsz", 0, &[u32::try_from(sizes.len()).ok()?])?;
-    sizes.iter().for_each(|s| stsz.extend_from_slice(&s.to_be_bytes()));
-    let size = stsz.len();
-    put_u32(&mut stsz, 0, size)?;
-    let stco = table(b"stco", samples.len(), &vec![0; samples.len()])?;
-
-    let children = boxes(b, track.trak.start + 8..track.trak.end)?;
-    let mdia_children = boxes(b, find(&children, b"mdia")?)?;
-    let minf_children = boxes(b, find(&mdia_children, b"minf")?)?;
-    let stbl_children = boxes(b, find(&minf_children, b"stbl")?)?;
-    if stbl_children.len() != 5 {
-        return None; // more than ffmpeg writes for a text track
-    }
-    let stsd = b[whole(b, &find(&stbl_children, b"stsd")?)?].to_vec();
-    // The first offset entry: after stco's header, version and count.
-    let (stbl, at) = container(b"stbl", &[stsd, stts, stsc, stsz, stco], 4, 16)?;
-    let (list, k, at) = swapped(b, &minf_children, b"stbl", (stbl, at))?;
-    let (minf, at) = container(b"minf", &list, k, at)?;
-    let (mut list, k, at) = swapped(b, &mdia_children, b"minf", (minf, at))?;
-    // The media header's duration, in the track's time scale.
-    let mdhd = mdia_children.iter().position(|(kind, _)| kind == b"mdhd")?;
-    match list[mdhd].get(8)? {
-        0 => put_be(&mut list[mdhd], 8 + 16, 4, media)?,
-        1 => put_be(&mut list[mdhd], 8 + 24, 8, media)?,
-        _ => return None,
-    }
-    let (mdia, at) = container(b"mdia", &list, k, at)?;
-    let (mut list, k, at) = swapped(b, &children, b"mdia", (mdia, at))?;
-    for (n, (kind, content)) in children.iter().enumerate() {
-        match kind {
-            b"tkhd" => {
-                let r = tkhd_duration(b, content)?;
-                put_be(&mut list[n], r.start - content.start + 8, r.len(), movie)?;
-            }
-            b"edts" => {
-                // One edit, from the media's start: its length is the track's.
-                let elst = find(&boxes(b, content.clone())?, b"elst")?;
-                let width = if *b.get(elst.start)? == 1 { 8 } else { 4 };
-                let media_time = elst.start + 8 + width;
-                if u32_at(b, elst.start + 4)? != 1
-                    || b.get(media_time..media_time + width)?.iter().any(|&x| x != 0)
-                {
-                    return None;
-                }
-                // Inside edts: the elst box's header, its version and count.
-                put_be(&mut list[n], 8 + (elst.start - content.start) + 8, width, movie)?;
-            }
-            _ => {}
-        }
-    }
-    container(b"trak", &list, k, at)
 }
 
 /// The new file's boxes up to its `mdat`'s content, and that content's pieces.
