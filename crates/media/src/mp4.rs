@@ -209,8 +209,23 @@ impl Mp4Writer {
         else {
             return Ok(false);
         };
+        let code = |lang: Option<Lang>| -> [u8; 3] {
+            let code = lang.map_or("und", |l| l.iso639_2()).as_bytes();
+            code.try_into().unwrap_or(*b"und")
+        };
+        let languages = crate::mp4_edit::Languages {
+            audio: spec
+                .audio
+                .iter()
+                .map(|a| match a {
+                    Mp4Audio::Original { language } => code(*language),
+                    Mp4Audio::Dub { language, .. } | Mp4Audio::File { language, .. } => code(Some(*language)),
+                })
+                .collect(),
+            captions: spec.subtitles.iter().map(|(lang, _)| code(Some(*lang))).collect(),
+        };
         let partial = StagedFile::new(out, ".mp4").map_err(io_error(out))?;
-        if !crate::mp4_edit::rewrite(previous, &track, &captions, partial.path())
+        if !crate::mp4_edit::rewrite(previous, &track, &captions, &languages, partial.path())
             .map_err(io_error(previous))?
         {
             return Ok(false);

@@ -20,8 +20,11 @@
 //! The test (`media/tests/edit.rs`) holds the result to a full write of the
 //! same MP4: the same streams, and every packet's times, flags and bytes.
 //!
+//! Every track must be in the language the new MP4 gives it (after a corrected
+//! spoken language the file is written whole), and the tracks keep their headers.
+//!
 //! The file is streamed: only its header (`ftyp`, `moov`) is held in memory, the
-//! rest copied chunk by chunk. A file of another shape (not `ftyp`, `moov`,
+//! rest read front to back in large blocks. A file of another shape (not `ftyp`, `moov`,
 //! `mdat` in that order, as `+faststart` writes) is refused and written whole
 //! again by ffmpeg. Hand-written for the reason [`crate::m4a`] gives.
 
@@ -31,9 +34,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::boxes::{Boxes, SampleTable, boxes, codec_of, find, put_u32, u32_at, u64_at, whole};
-use crate::mov_text::{CaptionSamples, caption_trak};
-
 use crate::m4a::M4a;
+use crate::mov_text::{CaptionSamples, caption_trak};
 
 /// The handler types of caption tracks.
 const CAPTIONS: [&[u8; 4]; 3] = [b"sbtl", b"text", b"subt"];
@@ -45,6 +47,8 @@ pub(crate) struct Track {
     handler: [u8; 4],
     pub(crate) timescale: u64,
     table: SampleTable,
+    /// Its language, as `mdhd` says it (`und` for none).
+    language: [u8; 3],
 }
 
 impl Track {
@@ -53,16 +57,19 @@ impl Track {
         let children = boxes(b, content)?;
         let mdia = boxes(b, find(&children, b"mdia")?)?;
         let mdhd = find(&mdia, b"mdhd")?;
-        let timescale = match b.get(mdhd.start)? {
-            0 => u32_at(b, mdhd.start + 12)?,
-            1 => u32_at(b, mdhd.start + 20)?,
+        let (timescale, language) = match b.get(mdhd.start)? {
+            0 => (u32_at(b, mdhd.start + 12)?, mdhd.start + 20),
+            1 => (u32_at(b, mdhd.start + 20)?, mdhd.start + 32),
             _ => return None,
         };
+        // ISO 639-2/T, three letters of five bits each after 0x60.
+        let packed = u16::from_be_bytes(b.get(language..language + 2)?.try_into().ok()?);
+        let language = [10, 5, 0].map(|shift| ((packed >> shift) & 0x1f) as u8 + 0x60);
         let hdlr = find(&mdia, b"hdlr")?;
         let handler = b.get(hdlr.start + 8..hdlr.start + 12)?.try_into().ok()?;
         let stbl = find(&boxes(b, find(&mdia, b"minf")?)?, b"stbl")?;
         let table = SampleTable::parse(b, stbl)?;
-        (timescale > 0).then_some(Track { trak, handler, timescale: u64::from(timescale), table })
+        (timescale > 0).then_some(Track { trak, handler, timescale: u64::from(timescale), table, language })
     }
 
     fn is_captions(&self) -> bool {
@@ -191,18 +198,44 @@ pub(crate) fn rewrite(
     previous: &Path,
     dub: &M4a,
     captions: &[CaptionSamples],
+    languages: &Languages,
     out: &Path,
 ) -> io::Result<bool> {
     let mut file = File::open(previous)?;
     let Some((head, mdat)) = read_header(&mut file)? else { return Ok(false) };
     let text: Vec<u8> = captions.iter().flatten().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
-    match plan(&head, &mdat, dub, captions) {
+    match plan(&head, &mdat, dub, captions).filter(|_| has_languages(&head, languages)) {
         Some((header, pieces)) => {
             write(file, &header, &pieces, dub, &text, out)?;
             Ok(true)
         }
         None => Ok(false),
     }
+}
+
+/// The languages (ISO 639-2/T, `und` for none) of an MP4's audio tracks and of
+/// its caption tracks, each in order.
+pub(crate) struct Languages {
+    pub audio: Vec<[u8; 3]>,
+    pub captions: Vec<[u8; 3]>,
+}
+
+/// Whether the file's audio and caption tracks are in these languages: an edit
+/// that changed the spoken language (or the tracks) needs a full write.
+fn has_languages(head: &[u8], languages: &Languages) -> bool {
+    let tracks = boxes(head, 0..head.len())
+        .and_then(|top| find(&top, b"moov"))
+        .and_then(|moov| tracks(head, moov))
+        .map(|(tracks, _)| tracks)
+        .unwrap_or_default();
+    let of = |captions: bool| -> Vec<[u8; 3]> {
+        tracks
+            .iter()
+            .filter(|t| if captions { t.is_captions() } else { &t.handler == b"soun" })
+            .map(|t| t.language)
+            .collect()
+    };
+    !tracks.is_empty() && of(false) == languages.audio && of(true) == languages.captions
 }
 
 /// The new file's boxes up to its `mdat`'s content, and that content's pieces.

@@ -312,6 +312,12 @@ fn an_edited_mp4_carries_the_picture_over_and_plays_as_a_full_write_of_it() {
     styled[0].1[1].text = "<i>Era</i> un joven.".into();
     assert!(!writer.write_edited(&spec(&spliced, &styled), &old, &dir.join("styled.mp4")).expect("refused"));
 
+    // Nor one whose original audio is in another language (the spoken language
+    // was corrected): its tracks' languages are the previous file's.
+    let mut french = spec(&spliced, &after);
+    french.audio[1] = Mp4Audio::Original { language: Lang::from_metadata("fr") };
+    assert!(!writer.write_edited(&french, &old, &dir.join("french.mp4")).expect("refused"));
+
     // A previous MP4 of another dub (another length) is not edited.
     let shorter = dir.join("shorter.m4a");
     ffmpeg(&["-i", utf8(&spliced), "-t", "20", "-c", "copy", utf8(&shorter)]);
