@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use babelcast_store::write_atomic;
 
-use crate::boxes::{boxes, codec_of, find, find_path, put_u32, u32_at, whole};
+use crate::boxes::{boxes, codec_of, find, find_path, put_u32, u32_at, u64_at, whole};
 use crate::m4a::M4a;
 
 /// Where a fragment keeps its sample sizes.
@@ -129,7 +129,7 @@ impl Fragment {
                 let first_offset = if version == 0 {
                     u64::from(u32_at(&bytes, first_offset_at)?)
                 } else {
-                    crate::boxes::u64_at(&bytes, first_offset_at)?
+                    u64_at(&bytes, first_offset_at)?
                 };
                 let count_at = sidx.start + 12 + times + 2;
                 let references = u16::from_be_bytes(bytes.get(count_at..count_at + 2)?.try_into().ok()?);

@@ -75,6 +75,10 @@ pub const MASTER: &str = "master.m3u8";
 pub const STATE: &str = "package.json";
 /// The folder of the original audio.
 const ORIGINAL_AUDIO: &str = "audio";
+/// Each rendition's media playlist, in the rendition's folder.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+/// A CMAF rendition's init segment, beside its media playlist.
+const INIT_SEGMENT: &str = "init.mp4";
 /// The audio group's id in the master playlist.
 const AUDIO_GROUP: &str = "audio";
 /// The subtitle group's id in the master playlist.
@@ -430,12 +434,12 @@ impl Packager {
             .args(["-var_stream_map", &stream_map.join(" ")]);
         if format == SegmentFormat::Cmaf {
             // One init segment per rendition, `init_<n>.mp4` beside its playlist.
-            call = call.args(["-hls_fmp4_init_filename", "init.mp4"]);
+            call = call.args(["-hls_fmp4_init_filename", INIT_SEGMENT]);
         }
         call = call
             .arg("-hls_segment_filename")
             .arg(dir.join("%v").join(format!("seg_%05d.{}", format.extension())))
-            .arg(dir.join("%v").join("index.m3u8"));
+            .arg(dir.join("%v").join(MEDIA_PLAYLIST));
         std::fs::create_dir_all(dir.join(THUMBS_DIR)).map_err(io_error(dir))?;
         call = call
             .args([
@@ -463,7 +467,7 @@ impl Packager {
         // segment, so ffprobe reads the rendition's playlist.
         let timed = |rendition: &str, segment: &Path| match format {
             SegmentFormat::Ts => segment.to_owned(),
-            SegmentFormat::Cmaf => dir.join(rendition).join("index.m3u8"),
+            SegmentFormat::Cmaf => dir.join(rendition).join(MEDIA_PLAYLIST),
         };
         let (pts, dts) = self.first_packet(&timed(&first.name, &first_segment), "v:0")?;
         // What a track encoded on its own must be shifted by to line up with the
@@ -578,8 +582,8 @@ impl Packager {
         language: Lang,
         file: &Path,
     ) -> Result<Option<usize>, PackageError> {
-        let folder = format!("dub-{}", language.tag());
-        let uri = format!("{folder}/index.m3u8");
+        let folder = dub_folder(language);
+        let uri = format!("{folder}/{MEDIA_PLAYLIST}");
         let Some(at) = package.state.audio.iter().position(|t| !t.original && t.uri == uri) else {
             return Ok(None);
         };
@@ -587,7 +591,7 @@ impl Packager {
             return Ok(None);
         }
         let dir = package.dir.join(&folder);
-        let playlist = dir.join("index.m3u8");
+        let playlist = dir.join(MEDIA_PLAYLIST);
         let Ok(media) = read_media_playlist(&playlist) else { return Ok(None) };
         // Segment names as ffmpeg wrote them: plain names inside the folder.
         let plain = |uri: &str| !uri.is_empty() && !uri.contains(['/', '\\']) && uri != ".." && uri != ".";
@@ -598,7 +602,7 @@ impl Packager {
         let Some(track) = crate::m4a::M4a::parse(std::fs::read(file).map_err(io_error(file))?) else {
             return Ok(None);
         };
-        let Some(rewritten) = crate::fragments::patch_rendition(&dir.join("init.mp4"), &segments, &track)
+        let Some(rewritten) = crate::fragments::patch_rendition(&dir.join(INIT_SEGMENT), &segments, &track)
             .map_err(io_error(&dir))?
         else {
             return Ok(None);
@@ -622,7 +626,7 @@ impl Packager {
         copy: bool,
         progress: &mut dyn FnMut(f64),
     ) -> Result<(), PackageError> {
-        let folder = format!("dub-{}", language.tag());
+        let folder = dub_folder(language);
         let target = package.dir.join(&folder);
         let staged = StagedDir::new(&target).map_err(io_error(&target))?;
         if staged.path().to_string_lossy().contains('%') {
@@ -663,12 +667,12 @@ impl Packager {
             ])
             .args(["-hls_segment_type", format.hls_segment_type(), "-hls_flags", "independent_segments"]);
         if format == SegmentFormat::Cmaf {
-            call = call.args(["-hls_fmp4_init_filename", "init.mp4"]);
+            call = call.args(["-hls_fmp4_init_filename", INIT_SEGMENT]);
         }
         call = call
             .arg("-hls_segment_filename")
             .arg(staged.path().join(format!("seg_%05d.{}", format.extension())))
-            .arg(staged.path().join("index.m3u8"));
+            .arg(staged.path().join(MEDIA_PLAYLIST));
         match run::with_progress(call, Some(duration), progress) {
             Ok(_) => {}
             Err(ProcessError::Failed { stderr_tail, .. }) if stderr_tail.contains("matches no streams") => {
@@ -676,9 +680,9 @@ impl Packager {
             }
             Err(e) => return Err(encode_error(file, e)),
         }
-        let (rates, _) = measure(staged.path(), "index.m3u8")?;
+        let (rates, _) = measure(staged.path(), MEDIA_PLAYLIST)?;
         staged.publish().map_err(io_error(&target))?;
-        let uri = format!("{folder}/index.m3u8");
+        let uri = format!("{folder}/{MEDIA_PLAYLIST}");
         let track = AudioTrack { original: false, language: Some(language), name: String::new(), uri, rates };
         let tracks = &mut package.state.audio;
         match tracks.iter_mut().find(|t| !t.original && t.language == Some(language)) {
@@ -902,7 +906,7 @@ impl Package {
             });
             start = end;
         }
-        let index = staged.path().join("index.m3u8");
+        let index = staged.path().join(MEDIA_PLAYLIST);
         let mut bytes = Vec::new();
         playlist.write_to(&mut bytes).map_err(io_error(&index))?;
         std::fs::write(&index, bytes).map_err(io_error(&index))?;
@@ -915,7 +919,7 @@ impl Package {
         let track = SubtitleTrack {
             language,
             name: language.name().to_owned(),
-            uri: format!("{folder}/index.m3u8"),
+            uri: format!("{folder}/{MEDIA_PLAYLIST}"),
             cues: cues.len(),
         };
         let tracks = &mut self.state.subtitles;
@@ -957,6 +961,11 @@ impl Package {
         let master = self.dir.join(MASTER);
         write_atomic(&master, render_master(&self.state).as_bytes()).map_err(io_error(&master))
     }
+}
+
+/// The folder of the dub rendition in `language`, in a package folder.
+pub fn dub_folder(language: Lang) -> String {
+    format!("dub-{}", language.tag())
 }
 
 /// The master playlist of a package.

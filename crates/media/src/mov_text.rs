@@ -47,27 +47,21 @@ pub(crate) fn mov_text(cues: &[Cue]) -> Option<CaptionSamples> {
     Some(samples)
 }
 
-/// The whole boxes of `list`, the one of type `replace` swapped for `with`
-/// (bytes, and a mark in them), and where that mark lands: (child, offset).
-fn swapped(
-    b: &[u8],
-    list: &Boxes,
-    replace: &[u8; 4],
-    with: (Vec<u8>, usize),
-) -> Option<(Vec<Vec<u8>>, usize, usize)> {
+/// The whole boxes of `list`, the one of type `replace` swapped for `with`, and
+/// which one that is.
+fn swapped(b: &[u8], list: &Boxes, replace: &[u8; 4], with: Vec<u8>) -> Option<(Vec<Vec<u8>>, usize)> {
     let mut out = Vec::with_capacity(list.len());
     let mut marked = None;
-    let (bytes, mark) = with;
-    let mut bytes = Some(bytes);
+    let mut with = Some(with);
     for (kind, content) in list {
         if kind == replace {
             marked = Some(out.len());
-            out.push(bytes.take()?);
+            out.push(with.take()?);
         } else {
             out.push(b[whole(b, content)?].to_vec());
         }
     }
-    Some((out, marked?, mark))
+    Some((out, marked?))
 }
 
 /// The caption track `track` of `b` made to hold samples of these durations
@@ -116,9 +110,9 @@ pub(crate) fn caption_trak(
     let stsd = b[whole(b, &find(&stbl_children, b"stsd")?)?].to_vec();
     // The first offset entry: after stco's header, version and count.
     let (stbl, at) = container(b"stbl", &[stsd, stts, stsc, stsz, stco], 4, 16)?;
-    let (list, k, at) = swapped(b, &minf_children, b"stbl", (stbl, at))?;
+    let (list, k) = swapped(b, &minf_children, b"stbl", stbl)?;
     let (minf, at) = container(b"minf", &list, k, at)?;
-    let (mut list, k, at) = swapped(b, &mdia_children, b"minf", (minf, at))?;
+    let (mut list, k) = swapped(b, &mdia_children, b"minf", minf)?;
     // The media header's duration, in the track's time scale.
     let mdhd = mdia_children.iter().position(|(kind, _)| kind == b"mdhd")?;
     match list[mdhd].get(8)? {
@@ -127,7 +121,7 @@ pub(crate) fn caption_trak(
         _ => return None,
     }
     let (mdia, at) = container(b"mdia", &list, k, at)?;
-    let (mut list, k, at) = swapped(b, &children, b"mdia", (mdia, at))?;
+    let (mut list, k) = swapped(b, &children, b"mdia", mdia)?;
     for (n, (kind, content)) in children.iter().enumerate() {
         match kind {
             b"tkhd" => {

@@ -204,7 +204,7 @@ pub(crate) fn rewrite(
     let mut file = File::open(previous)?;
     let Some((head, mdat)) = read_header(&mut file)? else { return Ok(false) };
     let text: Vec<u8> = captions.iter().flatten().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
-    match plan(&head, &mdat, dub, captions).filter(|_| has_languages(&head, languages)) {
+    match plan(&head, &mdat, dub, captions, languages) {
         Some((header, pieces)) => {
             write(file, &header, &pieces, dub, &text, out)?;
             Ok(true)
@@ -220,34 +220,26 @@ pub(crate) struct Languages {
     pub captions: Vec<[u8; 3]>,
 }
 
-/// Whether the file's audio and caption tracks are in these languages: an edit
-/// that changed the spoken language (or the tracks) needs a full write.
-fn has_languages(head: &[u8], languages: &Languages) -> bool {
-    let tracks = boxes(head, 0..head.len())
-        .and_then(|top| find(&top, b"moov"))
-        .and_then(|moov| tracks(head, moov))
-        .map(|(tracks, _)| tracks)
-        .unwrap_or_default();
-    let of = |captions: bool| -> Vec<[u8; 3]> {
-        tracks
-            .iter()
-            .filter(|t| if captions { t.is_captions() } else { &t.handler == b"soun" })
-            .map(|t| t.language)
-            .collect()
-    };
-    !tracks.is_empty() && of(false) == languages.audio && of(true) == languages.captions
-}
-
 /// The new file's boxes up to its `mdat`'s content, and that content's pieces.
 fn plan(
     head: &[u8],
     mdat: &Range<u64>,
     dub: &M4a,
     captions: &[CaptionSamples],
+    languages: &Languages,
 ) -> Option<(Vec<u8>, Vec<Piece>)> {
     let top = boxes(head, 0..head.len())?;
     let moov_content = find(&top, b"moov")?;
     let (old, moov) = tracks(head, moov_content.clone())?;
+    // Every track in the language the new MP4 gives it: after a corrected
+    // spoken language the file is written whole.
+    let languages_of = |captions: bool| -> Vec<[u8; 3]> {
+        let wanted = |t: &&Track| if captions { t.is_captions() } else { &t.handler == b"soun" };
+        old.iter().filter(wanted).map(|t| t.language).collect()
+    };
+    if languages_of(false) != languages.audio || languages_of(true) != languages.captions {
+        return None;
+    }
 
     // The dub: the first audio track, a track like the new one.
     let dub_track = old.iter().position(|t| &t.handler == b"soun")?;

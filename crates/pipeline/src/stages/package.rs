@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use babelcast_core::{Lang, Transcript, VideoId, subtitle};
 use babelcast_jobs::Video;
-use babelcast_media::{Package, Packager, Repackaged};
+use babelcast_media::{Package, Packager, Repackaged, hls};
 use babelcast_store::CaptionFormat;
 use babelcast_store::remote::Scope;
 use serde_json::json;
@@ -31,7 +31,7 @@ impl Pipeline {
         let layout = self.layout();
         let hls = layout.hls_dir(&id);
         let held = self.lock_package(&video.id).await?;
-        if !hls.join(babelcast_media::hls::STATE).is_file() {
+        if !hls.join(hls::STATE).is_file() {
             return Ok(Vec::new());
         }
         let added = self.refresh_locked(video, &id, &hls).await?;
@@ -82,8 +82,7 @@ impl Pipeline {
             let has_dub = package.state().audio.iter().any(|t| !t.original && t.language == Some(lang));
             // A dub made again (after an edit) is newer than its packaged track.
             let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let stale =
-                modified(&m4a) > modified(&hls.join(format!("dub-{}", lang.tag())).join("index.m3u8"));
+            let stale = modified(&m4a) > modified(&hls.join(hls::dub_folder(lang)).join(hls::MEDIA_PLAYLIST));
             if (!has_dub || stale) && m4a.is_file() {
                 let packager = Packager::new(
                     self.config.ffmpeg.clone(),
@@ -131,7 +130,7 @@ impl Pipeline {
             return Ok(());
         }
         let held = self.lock_package(&video.id).await?;
-        if !hls.join(babelcast_media::hls::STATE).is_file() {
+        if !hls.join(hls::STATE).is_file() {
             return Ok(());
         }
         let mut package = Package::open(&hls)?;
